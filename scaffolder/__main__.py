@@ -1,0 +1,3 @@
+from scaffolder.cli import app
+
+app(prog_name="scaffold")

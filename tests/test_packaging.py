@@ -1,0 +1,44 @@
+"""The two distributions install on their own: the runtime must not drag in the scaffolder."""
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_runtime_installs_alone(tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "-q", str(ROOT / "runtime")], check=True)
+    probe = (
+        "import importlib.util, lakeforge;"
+        "print(lakeforge.__version__);"
+        "print(all(importlib.util.find_spec(m) is None for m in ('typer','openai','copier','pyspark','scaffolder')))"
+    )
+    out = subprocess.run([python, "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path).stdout.split()
+    assert out == ["0.1.0", "True"]
+    # The runtime still helps without Spark: names and config work, sessions say what to install.
+    probe = (
+        "from lakeforge import CatalogHelper, EnvironmentConfig, SparkSessionFactory, LakeforgeError\n"
+        "c = EnvironmentConfig(environment='dev', catalog={'name': 'dev_x', 'schema': 'p'})\n"
+        "print(CatalogHelper(c).table_name('gold', 't'))\n"
+        "try:\n    SparkSessionFactory.create_local()\nexcept LakeforgeError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([python, "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path).stdout
+    assert "dev_x.p_gold.t" in out
+    assert "pip install 'lakeforge[spark]'" in out
+
+
+def test_scaffold_cli_reports_version_and_help() -> None:
+    from scaffolder import __version__
+
+    version = subprocess.run([sys.executable, "-m", "scaffolder", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.strip() == f"scaffold {__version__}"
+    helptext = subprocess.run([sys.executable, "-m", "scaffolder", "--help"], capture_output=True, text=True)
+    assert helptext.returncode == 0 and "Usage" in helptext.stdout
