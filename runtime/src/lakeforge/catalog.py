@@ -23,7 +23,8 @@ class CatalogHelper:
     def schema_name(self, layer: str) -> str:
         """`{catalog}.{project}_{layer}`, the schema that holds one layer's tables."""
         check_layer(layer)
-        schema = check_identifier(f"{self.schema_prefix}_{layer}", "schema name")
+        override = self.config.catalog.schemas.get(layer)  # type: ignore[call-overload]
+        schema = override or check_identifier(f"{self.schema_prefix}_{layer}", "schema name")
         return f"{self.catalog}.{schema}"
 
     def table_name(self, layer: str, table: str) -> str:

@@ -61,11 +61,22 @@ class CatalogConfig(_Strict):
 
     name: str
     schema_: str = Field(alias="schema")
+    schemas: dict[Literal["bronze", "silver", "gold"], str] = Field(
+        default_factory=dict,
+        description="per-layer schema names that replace {schema}_{layer}, e.g. the dev-mode prefixed ones",
+    )
 
     @field_validator("name", "schema_")
     @classmethod
     def _identifier(cls, value: str, info: Any) -> str:
         return check_identifier(value, f"catalog.{info.field_name.rstrip('_')}")
+
+    @field_validator("schemas")
+    @classmethod
+    def _schema_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for layer, name in value.items():
+            check_identifier(name, f"catalog.schemas.{layer}")
+        return value
 
 
 class MonteCarloConfig(_Strict):
@@ -84,6 +95,7 @@ class EnvironmentConfig(_Strict):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     catalog: CatalogConfig
     table_format: Literal["auto", "delta", "parquet"] = "auto"
+    landing_root: str = Field(default="data/landing", description="where bronze sources land; relative to the project")
     allow_outside_databricks: bool = False
     monte_carlo: MonteCarloConfig | None = None
 
@@ -230,6 +242,9 @@ class ConfigLoader:
         }
         merged = deep_merge(deep_merge(defaults, env_data), overrides)
         merged["environment"] = env
+        landing = merged.setdefault("landing_root", "data/landing")
+        if isinstance(landing, str) and "://" not in landing and not landing.startswith("/"):
+            merged["landing_root"] = str((config_dir.parent / landing).resolve())
         try:
             return EnvironmentConfig.model_validate(merged)
         except ValidationError as exc:

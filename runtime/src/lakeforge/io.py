@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from lakeforge.errors import LakeforgeError
 from lakeforge.session import on_databricks
+from lakeforge.tables import INGESTED_AT, METADATA_COLUMNS, SOURCE_FILE, SOURCE_FORMATS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -21,10 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INGESTED_AT = "_ingested_at"
-SOURCE_FILE = "_source_file"
-METADATA_COLUMNS = (INGESTED_AT, SOURCE_FILE)
-SOURCE_FORMATS = ("csv", "json", "parquet", "avro", "orc", "text", "xml", "delta", "binaryFile")
+__all__ = ["INGESTED_AT", "METADATA_COLUMNS", "SOURCE_FILE", "add_ingestion_metadata", "read_source", "write_table"]
 WriteMode = Literal["overwrite", "append", "merge"]
 _MERGE_STAGING_SUFFIX = "__lakeforge_merge"
 _parquet_fallback_logged = False
@@ -64,7 +62,9 @@ def add_ingestion_metadata(df: DataFrame) -> DataFrame:
         df.select(source)
     except AnalysisException:  # not a file source: there is no `_metadata` column to read
         source = F.lit(None).cast("string")
-    return df.withColumn(INGESTED_AT, F.current_timestamp()).withColumn(SOURCE_FILE, source)
+    # select, not withColumn: local Spark Declarative Pipelines cannot analyse withColumn over a
+    # dataset that does not exist yet, and select is the same plan everywhere else.
+    return df.select("*", F.current_timestamp().alias(INGESTED_AT), source.alias(SOURCE_FILE))
 
 
 def delta_available(spark: SparkSession) -> bool:

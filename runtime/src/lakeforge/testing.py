@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lakeforge.session import SparkSessionFactory
+from lakeforge.session import SparkSessionFactory, databricks_connect_configured, on_databricks
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -43,7 +43,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    """A local SparkSession shared by every test of the run."""
+    """A local SparkSession shared by every test of the run (the cluster's own on Databricks)."""
+    if on_databricks() or databricks_connect_configured():
+        from lakeforge.config import EnvironmentConfig
+
+        remote = EnvironmentConfig(environment="test", catalog={"name": "spark_catalog", "schema": "tests"})
+        yield SparkSessionFactory.from_config(remote)
+        return
     warehouse = tmp_path_factory.mktemp("spark-warehouse")
     session = SparkSessionFactory.create_local(app_name="lakeforge-tests", warehouse_dir=warehouse)
     yield session

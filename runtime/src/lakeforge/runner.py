@@ -1,0 +1,153 @@
+"""Build tables from `tables.yml` by calling each table's pure `transform`.
+
+The same steps serve a Databricks wheel task (`run_layer`), a declarative pipeline
+(`lakeforge.pipelines`) and local smoke runs: resolve the inputs, call `transform`, check the
+result against the contract, write. Only the read and the write differ per environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+from lakeforge.catalog import CatalogHelper
+from lakeforge.config import ConfigLoader, EnvironmentConfig
+from lakeforge.errors import LakeforgeError
+from lakeforge.io import read_source, write_table
+from lakeforge.observability import timed
+from lakeforge.tables import TABLES_FILE, TableSpec, TablesFile, load_tables
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+
+def load_transform(package: str, spec: TableSpec) -> Callable[..., DataFrame]:
+    """The table's `transform`; a clear error when the module is missing or still a stub."""
+    try:
+        module: ModuleType = importlib.import_module(spec.module_name(package))
+    except ModuleNotFoundError as exc:
+        if exc.name and spec.module_name(package).startswith(exc.name):
+            raise LakeforgeError(
+                f"table {spec.name!r}: no module {spec.module_path(package)}; create it with `scaffold fill {spec.layer}`"
+            ) from None
+        raise
+    transform = getattr(module, "transform", None)
+    if not callable(transform):
+        raise LakeforgeError(f"table {spec.name!r}: {spec.module_path(package)} defines no transform() function")
+    return transform
+
+
+def source_path(config: EnvironmentConfig, spec: TableSpec) -> str:
+    assert spec.source is not None
+    path = spec.source.path
+    if "://" in path or path.startswith("/"):
+        return path
+    return f"{config.landing_root.rstrip('/')}/{path}"
+
+
+def input_frames(
+    spark: SparkSession, config: EnvironmentConfig, tables: TablesFile, spec: TableSpec
+) -> list[DataFrame]:
+    """What `transform` receives: the raw source for bronze, upstream tables otherwise (in `inputs` order)."""
+    if spec.layer == "bronze":
+        assert spec.source is not None
+        return [
+            read_source(spark, source_path(config, spec), spec.source.format, spec.read_schema(), spec.source.options)
+        ]
+    helper = CatalogHelper(config)
+    return [spark.read.table(helper.table_name(tables.get(name).layer, name)) for name in spec.inputs]
+
+
+def build_table(
+    spark: SparkSession,
+    config: EnvironmentConfig,
+    tables: TablesFile,
+    spec: TableSpec,
+    package: str,
+    check_columns: bool = True,
+) -> DataFrame:
+    """Read the inputs and apply the table's transform (no write).
+
+    `check_columns=False` inside declarative pipelines, which forbid analysing a DataFrame in a
+    query function; the final `select` still fails there, at graph analysis, on a missing column.
+    """
+    transform = load_transform(package, spec)
+    result = transform(*input_frames(spark, config, tables, spec))
+    if not check_columns:
+        return result.select(*spec.column_names())
+    missing = [c for c in spec.column_names() if c not in result.columns]
+    if missing:
+        raise LakeforgeError(f"table {spec.name!r}: transform() returned no column(s) {missing} declared in {TABLES_FILE}")
+    return result.select(*spec.column_names())
+
+
+def run_layer(
+    spark: SparkSession, config: EnvironmentConfig, tables: TablesFile, package: str, layer: str
+) -> list[str]:
+    """Build and write every table of `layer` in file order; returns the tables written."""
+    helper = CatalogHelper(config)
+    written = []
+    for spec in tables.layer(layer):
+        name = helper.table_name(spec.layer, spec.name)
+        with timed("write_table", table=name, mode=spec.write):
+            df = build_table(spark, config, tables, spec, package)
+            write_table(df, name, mode=spec.write, keys=spec.keys or None, table_format=config.table_format)
+        written.append(name)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point for wheel tasks: `--package pkg --layer silver --env dev`."""
+    from lakeforge.session import SparkSessionFactory
+
+    parser = argparse.ArgumentParser(description="Build one layer of a Lakeforge pipeline.")
+    parser.add_argument("--package", required=True, help="the pipeline's Python package")
+    parser.add_argument("--layer", required=True, choices=["bronze", "silver", "gold", "all"])
+    parser.add_argument("--env", default=os.environ.get("LAKEFORGE_ENV"), help="environment (config/<env>.yaml)")
+    parser.add_argument("--config-dir", default=None, help="folder of defaults.yaml and <env>.yaml")
+    parser.add_argument("--tables", default=None, help=f"path to {TABLES_FILE} (default: beside the config folder)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, e.g. catalog.schemas.bronze=dev_me_shop_bronze (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            parser.error(f"--set {item!r}: use KEY=VALUE, e.g. catalog.schemas.bronze=my_schema")
+        overrides["LAKEFORGE__" + "__".join(part.upper() for part in key.split("."))] = value
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config_dir = ConfigLoader.find_config_dir(args.config_dir or _project_root(args.package) / "config")
+    config = ConfigLoader.load(args.env, config_dir, environ={**os.environ, **overrides})
+    tables = load_tables(args.tables or config_dir.parent / TABLES_FILE)
+    spark = SparkSessionFactory.from_config(config)
+    layers = ["bronze", "silver", "gold"] if args.layer == "all" else [args.layer]
+    for layer in layers:
+        for name in run_layer(spark, config, tables, args.package, layer):
+            log.info("wrote %s", name)
+
+
+def _project_root(package: str) -> Path:
+    """The folder holding `config/` and `tables.yml`, found upward from the installed package."""
+    module = importlib.import_module(package)
+    here = Path(module.__file__ or ".").resolve().parent
+    for folder in (here, *here.parents):
+        if (folder / TABLES_FILE).is_file():
+            return folder
+    return Path.cwd()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
