@@ -28,7 +28,9 @@ def config_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "config"
     write(folder, "defaults.yaml", DEFAULTS)
     write(folder, "local.yaml", "spark:\n  master: local[1]\n")
-    write(folder, "dev.yaml", "catalog:\n  name: dev_analytics\nspark:\n  config:\n    spark.sql.shuffle.partitions: 8\n")
+    write(
+        folder, "dev.yaml", "catalog:\n  name: dev_analytics\nspark:\n  config:\n    spark.sql.shuffle.partitions: 8\n"
+    )
     write(folder, "prod.yaml", "catalog:\n  name: prod_analytics\n")
     return folder
 

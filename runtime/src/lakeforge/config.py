@@ -194,7 +194,9 @@ class ConfigLoader:
                 return candidate.parent
             if candidate.is_dir():
                 return candidate
-            raise ConfigError(f"config path {str(candidate)!r} does not exist: pass the directory holding {DEFAULTS_FILE}")
+            raise ConfigError(
+                f"config path {str(candidate)!r} does not exist: pass the directory holding {DEFAULTS_FILE}"
+            )
         if os.environ.get(CONFIG_DIR_VAR):
             return ConfigLoader.find_config_dir(os.environ[CONFIG_DIR_VAR])
         here = Path.cwd()

@@ -38,7 +38,9 @@ def read_source(
 ) -> DataFrame:
     """Read files with an explicit schema; streaming on Databricks uses Auto Loader (`cloudFiles`)."""
     if format not in SOURCE_FORMATS:
-        raise LakeforgeError(f"source format {format!r} for {path} is not supported: use one of {', '.join(SOURCE_FORMATS)}")
+        raise LakeforgeError(
+            f"source format {format!r} for {path} is not supported: use one of {', '.join(SOURCE_FORMATS)}"
+        )
     if schema is None or schema == "":
         raise LakeforgeError(f"no schema given for {path}: bronze reads always pass the table's SCHEMA, never infer")
     opts = {k: str(v) for k, v in (options or {}).items()}
@@ -53,9 +55,8 @@ def read_source(
 
 def add_ingestion_metadata(df: DataFrame) -> DataFrame:
     """Append `_ingested_at` (load time) and `_source_file` (the file a row came from, if any)."""
-    from pyspark.sql import functions as F
-
     from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
 
     source = F.col("_metadata.file_path")
     try:
@@ -133,7 +134,9 @@ def _check_keys(df: DataFrame, table: str, keys: Sequence[str] | None) -> list[s
         raise LakeforgeError(f"merge into {table} needs keys: pass keys=[...] naming the columns that identify a row")
     missing = [k for k in keys if k not in df.columns]
     if missing:
-        raise LakeforgeError(f"merge keys {missing} are not columns of the data written to {table}: columns are {df.columns}")
+        raise LakeforgeError(
+            f"merge keys {missing} are not columns of the data written to {table}: columns are {df.columns}"
+        )
     return list(keys)
 
 

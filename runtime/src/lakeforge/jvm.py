@@ -16,7 +16,13 @@ from pathlib import Path
 
 CDS_VAR = "LAKEFORGE_JVM_CDS"
 CACHE_VAR = "LAKEFORGE_CACHE_DIR"
-FAST_START_OPTIONS = ("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xlog:cds=off", "-Xlog:cds+dynamic=off")
+FAST_START_OPTIONS = (
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-Xshare:auto",
+    "-Xlog:cds=off",
+    "-Xlog:cds+dynamic=off",
+)
 _STALE_LOCK_SECONDS = 900
 
 

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
@@ -78,9 +78,7 @@ class CustomSqlRule(_Rule):
         return self
 
 
-MonitorRule = Annotated[
-    Union[FreshnessRule, VolumeRule, FieldMetricRule, CustomSqlRule], Field(discriminator="rule_type")
-]
+MonitorRule = Annotated[FreshnessRule | VolumeRule | FieldMetricRule | CustomSqlRule, Field(discriminator="rule_type")]
 RULE_TYPES = ("freshness", "volume", "field_metric", "custom_sql")
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(MonitorRule)
 _REGISTRY: list[Any] = []

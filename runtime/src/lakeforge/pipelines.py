@@ -16,7 +16,7 @@ from lakeforge.catalog import CatalogHelper
 from lakeforge.config import ConfigLoader
 from lakeforge.identifiers import LAYERS
 from lakeforge.runner import _project_root, build_table
-from lakeforge.tables import TABLES_FILE, TableSpec, TablesFile, load_tables
+from lakeforge.tables import TABLES_FILE, TablesFile, TableSpec, load_tables
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -53,7 +53,7 @@ def define_pipeline(spark: SparkSession, package: str) -> list[str]:
     return names
 
 
-def _register(dp, spark, config, tables: TablesFile, spec: TableSpec, package: str, name: str) -> None:  # noqa: ANN001
+def _register(dp, spark, config, tables: TablesFile, spec: TableSpec, package: str, name: str) -> None:
     def query() -> DataFrame:
         return build_table(spark, config, tables, spec, package, check_columns=False)
 

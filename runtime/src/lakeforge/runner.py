@@ -21,7 +21,7 @@ from lakeforge.config import ConfigLoader, EnvironmentConfig
 from lakeforge.errors import LakeforgeError
 from lakeforge.io import read_source, write_table
 from lakeforge.observability import timed
-from lakeforge.tables import TABLES_FILE, TableSpec, TablesFile, load_tables
+from lakeforge.tables import TABLES_FILE, TablesFile, TableSpec, load_tables
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -85,7 +85,9 @@ def build_table(
         return result.select(*spec.column_names())
     missing = [c for c in spec.column_names() if c not in result.columns]
     if missing:
-        raise LakeforgeError(f"table {spec.name!r}: transform() returned no column(s) {missing} declared in {TABLES_FILE}")
+        raise LakeforgeError(
+            f"table {spec.name!r}: transform() returned no column(s) {missing} declared in {TABLES_FILE}"
+        )
     return result.select(*spec.column_names())
 
 

@@ -51,8 +51,7 @@ def databricks_connect_configured(environ: Mapping[str, str] | None = None) -> b
     """True when `databricks-connect` is installed and told which compute to use."""
     environ = os.environ if environ is None else environ
     wants_remote = any(
-        environ.get(var)
-        for var in ("DATABRICKS_CLUSTER_ID", "DATABRICKS_SERVERLESS_COMPUTE_ID", "SPARK_REMOTE")
+        environ.get(var) for var in ("DATABRICKS_CLUSTER_ID", "DATABRICKS_SERVERLESS_COMPUTE_ID", "SPARK_REMOTE")
     )
     if not wants_remote:
         return False
@@ -120,4 +119,3 @@ class SparkSessionFactory:
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("WARN")
         return session
-

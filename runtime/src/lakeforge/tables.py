@@ -188,9 +188,7 @@ class TableSpec(_Strict):
     def struct_type(self, columns: list[Column] | None = None) -> StructType:
         from pyspark.sql.types import StructField, StructType
 
-        return StructType(
-            [StructField(c.name, spark_type(c.type), c.nullable) for c in (columns or self.schema_)]
-        )
+        return StructType([StructField(c.name, spark_type(c.type), c.nullable) for c in (columns or self.schema_)])
 
     def read_schema(self) -> StructType:
         return self.struct_type(self.source_columns())
@@ -221,7 +219,9 @@ class TablesFile(_Strict):
                         f"table {table.name!r}: input {upstream!r} is not defined above it in {TABLES_FILE}"
                     )
                 if LAYERS.index(seen[upstream].layer) > LAYERS.index(table.layer):
-                    raise ValueError(f"table {table.name!r} ({table.layer}) cannot read {upstream!r} from a later layer")
+                    raise ValueError(
+                        f"table {table.name!r} ({table.layer}) cannot read {upstream!r} from a later layer"
+                    )
             seen[table.name] = table
         return self
 
@@ -242,7 +242,9 @@ def load_tables(path: str | Path = TABLES_FILE) -> TablesFile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise ConfigError(f"{path}: not found; run inside a Lakeforge project or pass the path to {TABLES_FILE}") from None
+        raise ConfigError(
+            f"{path}: not found; run inside a Lakeforge project or pass the path to {TABLES_FILE}"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

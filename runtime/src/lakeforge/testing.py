@@ -88,7 +88,7 @@ def assert_schema_equal(actual: StructType, expected: StructType, ignore_nullabl
         got = [g[:2] for g in got]
         want = [w[:2] for w in want]
     if got != want:
-        for index, (g, w) in enumerate(zip(got, want)):
+        for index, (g, w) in enumerate(zip(got, want, strict=False)):
             if g != w:
                 raise AssertionError(f"schema differs at column {index}: got {g}, expected {w}")
         raise AssertionError(f"schema has {len(got)} columns, expected {len(want)}: got {got}, expected {want}")
