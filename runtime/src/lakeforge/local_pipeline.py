@@ -75,14 +75,24 @@ def run(command: str, spec_path: Path, extra: Sequence[str] = ()) -> int:
         check=True,
     )
     bin_dir = Path(sys.executable).parent
-    cli = bin_dir / "spark-pipelines"
-    if not cli.exists():
-        raise LakeforgeError("spark-pipelines is not installed: `pip install 'pyspark[pipelines]'`")
+    cli = _spark_pipelines_cli()
     args = [str(cli), command, "--spec", str(resolved)]
     for key, value in hive_conf(root).items():
         args += ["--conf", f"{key}={value}"]
     env_vars = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run([*args, *extra], cwd=root, env=env_vars, check=False).returncode
+
+
+def _spark_pipelines_cli() -> Path:
+    """The `spark-pipelines` launcher shipped inside pyspark (works from any venv that sees it)."""
+    try:
+        import pyspark
+    except ImportError:
+        raise LakeforgeError("pyspark is not installed: `pip install 'pyspark[pipelines]'`") from None
+    cli = Path(pyspark.__file__).parent / "bin" / "spark-pipelines"
+    if not cli.exists():
+        raise LakeforgeError(f"{cli} is missing: install pyspark 4.1 or newer with `pip install 'pyspark[pipelines]'`")
+    return cli
 
 
 def main(argv: Sequence[str] | None = None) -> None:
