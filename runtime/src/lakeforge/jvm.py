@@ -24,6 +24,7 @@ FAST_START_OPTIONS = (
     "-Xlog:cds+dynamic=off",
 )
 _STALE_LOCK_SECONDS = 900
+_writing_archive = False
 
 
 def java_available() -> bool:
@@ -87,7 +88,14 @@ def cds_options() -> list[str]:
         os.close(fd)
     except OSError:
         return []  # another process is writing the archive right now
+    global _writing_archive
+    _writing_archive = True
     return [f"-XX:ArchiveClassesAtExit={archive}"]
+
+
+def writing_archive() -> bool:
+    """True when this process's JVM will write the class-data archive at exit."""
+    return _writing_archive
 
 
 def driver_java_options() -> str:

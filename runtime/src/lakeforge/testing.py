@@ -7,7 +7,11 @@ tests go to a temporary warehouse so the repo is never littered with `spark-ware
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +31,53 @@ MARKERS = (
 )
 
 
+_starter: _BackgroundSession | None = None
+
+
+class _BackgroundSession:
+    """Starts the local session (and a Python worker) on a thread while pytest collects.
+
+    The JVM start and the first Python worker are the two fixed costs of a Spark test run;
+    overlapping them with collection and the storage-free tests takes them off the wall time.
+    """
+
+    def __init__(self, warehouse: str) -> None:
+        self.session: SparkSession | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(warehouse,), name="lakeforge-spark", daemon=True)
+        self._thread.start()
+
+    def _run(self, warehouse: str) -> None:
+        try:
+            self.session = SparkSessionFactory.create_local(app_name="lakeforge-tests", warehouse_dir=warehouse)
+            self.session.createDataFrame([(1,)], "x INT").collect()  # starts the Python worker
+        except BaseException as exc:  # re-raised in the test that asks for `spark`
+            self.error = exc
+
+    def get(self) -> SparkSession:
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.session is not None
+        return self.session
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start Spark early when some collected test will need the `spark` fixture."""
+    global _starter
+    if _starter is not None or on_databricks() or databricks_connect_configured():
+        return
+    if os.environ.get("LAKEFORGE_EAGER_SPARK", "1") == "0":
+        return
+    if any("spark" in getattr(item, "fixturenames", ()) for item in session.items):
+        warehouse = tempfile.mkdtemp(prefix="lakeforge-warehouse-")
+        atexit.register(shutil.rmtree, warehouse, True)
+        _starter = _BackgroundSession(warehouse)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -50,8 +98,11 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         remote = EnvironmentConfig(environment="test", catalog={"name": "spark_catalog", "schema": "tests"})
         yield SparkSessionFactory.from_config(remote)
         return
-    warehouse = tmp_path_factory.mktemp("spark-warehouse")
-    session = SparkSessionFactory.create_local(app_name="lakeforge-tests", warehouse_dir=warehouse)
+    if _starter is not None:
+        session = _starter.get()
+    else:
+        warehouse = tmp_path_factory.mktemp("spark-warehouse")
+        session = SparkSessionFactory.create_local(app_name="lakeforge-tests", warehouse_dir=warehouse)
     yield session
     session.stop()
 
@@ -68,16 +119,28 @@ def assert_df_equal(
     ignore_nullable: bool = True,
     ignore_column_order: bool = False,
 ) -> None:
-    """chispa's equality with the defaults pipelines want: row order and nullability ignored."""
-    from chispa import assert_df_equality
+    """chispa's comparison with the defaults pipelines want: row order and nullability ignored.
 
-    assert_df_equality(
-        actual,
-        expected,
-        ignore_row_order=ignore_row_order,
-        ignore_nullable=ignore_nullable,
-        ignore_column_order=ignore_column_order,
-    )
+    Rows are collected once and sorted in Python: half the Spark jobs of sorting both frames in
+    Spark, which is most of an assertion's cost on test-sized data.
+    """
+    from chispa.rows_comparer import assert_basic_rows_equality
+    from chispa.schema_comparer import assert_schema_equality
+
+    if ignore_column_order:
+        actual = actual.select(*sorted(actual.columns))
+        expected = expected.select(*sorted(expected.columns))
+    assert_schema_equality(actual.schema, expected.schema, ignore_nullable=ignore_nullable)
+    actual_rows, expected_rows = actual.collect(), expected.collect()
+    if ignore_row_order:
+        actual_rows = sorted(actual_rows, key=_row_key)
+        expected_rows = sorted(expected_rows, key=_row_key)
+    assert_basic_rows_equality(actual_rows, expected_rows)
+
+
+def _row_key(row: Any) -> tuple[Any, ...]:
+    # None sorts first; values of mixed types compare by type name, then by value.
+    return tuple((value is not None, type(value).__name__, value if value is not None else 0) for value in row)
 
 
 def assert_schema_equal(actual: StructType, expected: StructType, ignore_nullable: bool = False) -> None:
