@@ -5,11 +5,19 @@ Engines never print; this module owns the terminal (rich), so the MCP server can
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.syntax import Syntax
+from rich.table import Table
 
+from lakeforge.errors import LakeforgeError
 from scaffolder import __version__
+from scaffolder.fill import FillReport
+from scaffolder.project import ProviderName, ScaffoldError, load_project
 
 app = typer.Typer(
     name="scaffold",
@@ -17,6 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+console = Console()
+errors = Console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -32,3 +42,129 @@ def main(
     ] = False,
 ) -> None:
     """Lakeforge scaffolder."""
+
+
+def _fail(message: str) -> None:
+    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _summary(report: FillReport) -> Table:
+    table = Table(title=f"scaffold fill — {report.provider} ({report.model})")
+    for column in ("table", "layer", "status", "attempts", "tokens in/out", "seconds"):
+        table.add_column(column)
+    colors = {"filled": "green", "would-write": "cyan", "skipped": "dim", "failed": "red", "refused": "red"}
+    for o in report.outcomes:
+        table.add_row(
+            o.name,
+            o.layer,
+            f"[{colors.get(o.status, 'white')}]{o.status}[/]",
+            str(o.attempts),
+            f"{o.prompt_tokens}/{o.completion_tokens}",
+            f"{o.seconds:.1f}",
+        )
+    return table
+
+
+def _print_report(report: FillReport, show_diff: bool) -> None:
+    console.print(_summary(report))
+    for o in report.outcomes:
+        if o.note:
+            console.print(f"{o.name}: {o.note}", style="dim")
+        if show_diff and o.diff:
+            console.print(Syntax(o.diff, "diff", theme="ansi_dark"))
+        for error in o.errors:
+            console.print(f"[red]{o.name}[/red]: {error}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{report.rounds} validation round(s), {report.jvm_starts} JVM start(s); audit log: {report.audit_path}",
+        style="dim",
+    )
+
+
+@app.command("fill")
+def fill_command(
+    layer: Annotated[str, typer.Argument(help="bronze, silver, gold or all")],
+    table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,  # noqa: UP045
+    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: [tool.scaffold]).")] = None,  # noqa: UP045
+    model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
+    max_attempts: Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")] = None,  # noqa: UP045
+    jobs: Annotated[Optional[int], typer.Option(help="Model calls in parallel.")] = None,  # noqa: UP045
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff; write nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rewrite filled or person-edited modules.")] = False,
+    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+) -> None:
+    """Write the transformations and tests of a layer with an LLM; keep only code that passes on local Spark."""
+    from scaffolder.fill import fill
+
+    try:
+        project = load_project(
+            project_dir, {"provider": provider, "model": model, "max_attempts": max_attempts, "jobs": jobs}
+        )
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(name: str, event: str) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(f"{name}: {event}", total=None)
+                bar.update(tasks[name], description=f"{name}: {event}")
+
+            report = fill(project, layer, table or (), dry_run=dry_run, force=force, progress=progress)
+    except (ScaffoldError, LakeforgeError) as exc:
+        _fail(str(exc))
+        return
+    console.print(report.announcement, style="yellow" if report.provider == "offline" else None)
+    _print_report(report, show_diff=dry_run)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command("add")
+def add_command(
+    layer: Annotated[str, typer.Argument(help="bronze, silver or gold")],
+    name: Annotated[str, typer.Argument(help="Table name (lowercase, digits, underscores).")],
+    column: Annotated[
+        list[str], typer.Option("--column", "-c", help="NAME:TYPE, NOT NULL with a trailing ! (repeatable).")
+    ],
+    description: Annotated[str, typer.Option(help="What the table holds (the model reads it).")],
+    source: Annotated[Optional[str], typer.Option(help="Bronze: path under the landing root.")] = None,  # noqa: UP045
+    format: Annotated[str, typer.Option("--format", help="Bronze: csv, json, parquet, ...")] = "csv",
+    input: Annotated[
+        Optional[list[str]], typer.Option("--input", help="Silver/gold: upstream table (repeatable).")
+    ] = None,  # noqa: UP045
+    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+) -> None:
+    """Add a table to tables.yml and create its stub module and test stub."""
+    from scaffolder.add import add_table
+
+    try:
+        project = load_project(project_dir)
+        result = add_table(project, layer, name, description, column, source, format, input or ())
+    except (ScaffoldError, LakeforgeError) as exc:
+        _fail(str(exc))
+        return
+    console.print(f"added {result.spec.layer} table {result.spec.name} to tables.yml")
+    for rel in result.created:
+        console.print(f"  created {rel}")
+    console.print(f"next: scaffold fill {layer} --table {name}")
+
+
+@app.command("demo")
+def demo_command(
+    destination: Annotated[Path, typer.Argument(help="A new folder for the demo repo.")] = Path("lakeforge-demo"),
+) -> None:
+    """Copy the template with the demo answers, fill every table, run the repo's tests (no API key needed)."""
+    from scaffolder.demo import run_demo
+
+    try:
+        with console.status("copying the template, filling tables, running tests..."):
+            result = run_demo(destination)
+    except (ScaffoldError, LakeforgeError) as exc:
+        _fail(str(exc))
+        return
+    console.print(result.report.announcement, style="yellow")
+    _print_report(result.report, show_diff=False)
+    console.print(result.tests_output.strip().splitlines()[-1] if result.tests_output.strip() else "")
+    if result.report.failed or not result.tests_passed:
+        console.print(result.tests_output)
+        raise typer.Exit(1)
+    console.print(f"[green]demo repo ready:[/green] {result.project} (cd there and run pytest)")

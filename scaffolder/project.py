@@ -1,0 +1,112 @@
+"""The generated repo `scaffold` works in: where it is, its package, and `[tool.scaffold]` settings.
+
+Settings come from `[tool.scaffold]` in the repo's pyproject.toml, then SCAFFOLD_* environment
+variables, then command-line flags: the pydantic model is the single source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lakeforge.tables import TABLES_FILE, TablesFile, load_tables
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ProviderName = Literal["auto", "openai", "azure", "databricks", "ollama", "offline"]
+
+
+class ScaffoldError(Exception):
+    """A one-line, user-facing error: what is wrong and what to do."""
+
+
+class ScaffoldSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: ProviderName = "auto"
+    model: str = "gpt-4o-mini"
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    jobs: int = Field(default=4, ge=1, le=32)
+    timeout_seconds: float = Field(default=600, gt=0, description="limit for one validation round (pytest)")
+    test_timeout_seconds: float = Field(default=60, gt=0, description="limit for one generated test")
+    request_timeout_seconds: float = Field(default=120, gt=0, description="limit for one model call")
+    max_retries: int = Field(default=2, ge=0, le=10, description="SDK retries on 429/5xx/timeouts")
+    max_tokens: int = Field(default=4096, ge=256)
+    prompt_token_budget: int = Field(default=4000, ge=1000)
+
+
+ENV_SETTINGS = {
+    "SCAFFOLD_PROVIDER": "provider",
+    "SCAFFOLD_MODEL": "model",
+    "SCAFFOLD_MAX_ATTEMPTS": "max_attempts",
+    "SCAFFOLD_JOBS": "jobs",
+    "SCAFFOLD_TIMEOUT_SECONDS": "timeout_seconds",
+    "SCAFFOLD_TEST_TIMEOUT_SECONDS": "test_timeout_seconds",
+    "SCAFFOLD_REQUEST_TIMEOUT_SECONDS": "request_timeout_seconds",
+    "SCAFFOLD_MAX_RETRIES": "max_retries",
+}
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    package: str
+    settings: ScaffoldSettings
+
+    @property
+    def tables_path(self) -> Path:
+        return self.root / TABLES_FILE
+
+    def tables(self) -> TablesFile:
+        return load_tables(self.tables_path)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / ".scaffold"
+
+
+def find_root(start: Path | None = None) -> Path:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / TABLES_FILE).is_file() and (folder / "pyproject.toml").is_file():
+            return folder
+    raise ScaffoldError(
+        f"no {TABLES_FILE} with a pyproject.toml found from {here}: run inside a Lakeforge repo (copier copy ...)"
+    )
+
+
+def load_project(
+    start: Path | None = None, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Project:
+    """The repo around `start`, with settings from pyproject ← environment ← `overrides` (flags)."""
+    root = find_root(start)
+    environ = os.environ if environ is None else environ
+    try:
+        pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScaffoldError(f"{root / 'pyproject.toml'}: not valid TOML ({exc})") from None
+    package = str(pyproject.get("project", {}).get("name", "")).replace("-", "_")
+    if not package or not (root / "src" / package).is_dir():
+        raise ScaffoldError(f"{root}/pyproject.toml: [project] name {package!r} has no src/{package}/ package")
+    raw: dict[str, Any] = dict(pyproject.get("tool", {}).get("scaffold", {}))
+    raw.update({field: environ[var] for var, field in ENV_SETTINGS.items() if environ.get(var)})
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        settings = ScaffoldSettings.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(map(str, error["loc"]))
+        raise ScaffoldError(
+            f"[tool.scaffold] {key}: {error['msg']} (got {error.get('input')!r}); fix pyproject.toml, "
+            "the SCAFFOLD_* variable or the flag"
+        ) from None
+    return Project(root=root, package=package, settings=settings)
