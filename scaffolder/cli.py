@@ -129,8 +129,8 @@ def add_command(
     source: Annotated[Optional[str], typer.Option(help="Bronze: path under the landing root.")] = None,  # noqa: UP045
     format: Annotated[str, typer.Option("--format", help="Bronze: csv, json, parquet, ...")] = "csv",
     input: Annotated[
-        Optional[list[str]], typer.Option("--input", help="Silver/gold: upstream table (repeatable).")
-    ] = None,  # noqa: UP045
+        list[str] | None, typer.Option("--input", help="Silver/gold: upstream table (repeatable).")
+    ] = None,
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
 ) -> None:
     """Add a table to tables.yml and create its stub module and test stub."""
