@@ -27,6 +27,11 @@ MUTANT_FIXTURE = '''
 
 import pytest as _scaffold_pytest
 
+_scaffold_marks = globals().get("pytestmark", [])
+pytestmark = [  # the mutant runs once: flakiness is judged on the real tests
+    *(_scaffold_marks if isinstance(_scaffold_marks, list) else [_scaffold_marks]),
+    _scaffold_pytest.mark.repeat(1),
+]
 
 @_scaffold_pytest.fixture(autouse=True)
 def _scaffold_mutant(monkeypatch):
@@ -112,9 +117,12 @@ def run_round(
             "--repeat-scope=function",
             f"--timeout={test_timeout:g}",
             "--timeout-method=signal",
+            "-o",
+            "timeout_func_only=true",  # the shared Spark start belongs to no single test
             f"--rootdir={shadow}",
             f"--junitxml={junit}",
             "-q",
+            "--continue-on-collection-errors",
             *dict.fromkeys(paths),
         ]
         try:
@@ -207,7 +215,12 @@ def _first_line(message: str) -> str:
 
 
 def _collection_problem(output: str, modules: list[str]) -> str:
-    for line in output.splitlines():
-        if line.startswith("E ") and ("Error" in line or "error" in line):
-            return line[2:].strip()[:300]
+    """The first error line of this table's own collection error section, if pytest printed one."""
+    sections = re.split(r"_+ ERROR collecting ", output)
+    for section in sections[1:]:
+        header = section.splitlines()[0] if section else ""
+        if any(module.replace(".", "/") + ".py" in header for module in modules):
+            for line in section.splitlines():
+                if line.startswith("E "):
+                    return line[1:].strip()[:300]
     return ""
