@@ -206,4 +206,4 @@ def ruff_fix_and_format(files: dict[str, str], config_root: Path) -> tuple[dict[
             for line in lint.stdout.splitlines()
             if line.strip() and ":" in line and not line.startswith(("Found", "[*]", "No fixes"))
         ]
-        return fixed, problems[:20]
+        return fixed, problems

@@ -168,3 +168,18 @@ def demo_command(
         console.print(result.tests_output)
         raise typer.Exit(1)
     console.print(f"[green]demo repo ready:[/green] {result.project} (cd there and run pytest)")
+
+
+@app.command("serve")
+def serve_command(
+    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+) -> None:
+    """Serve list_tables, add and fill_layer as MCP tools over stdio (see the repo's .mcp.json)."""
+    from scaffolder.mcp_server import build_server
+
+    try:
+        load_project(project_dir)
+    except ScaffoldError as exc:
+        _fail(str(exc))
+        return
+    build_server(project_dir).run("stdio")

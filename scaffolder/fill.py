@@ -162,6 +162,8 @@ def fill(
         for item in pending:
             if not item.errors:
                 _static_checks(project, item)
+        _ruff_all(project, [item for item in pending if not item.errors])
+        for item in pending:
             audit.record(table=item.spec.name, attempt=attempt, stage="static", errors=item.errors)
         ready = [item for item in pending if not item.errors]
         if ready:
@@ -311,17 +313,24 @@ def _static_checks(project: Project, item: _Work) -> None:
         else:
             errors += checks.check_policy(rel, tree, is_test=True)
             errors += checks.check_tests(rel, tree)
-    if errors:
-        item.errors = errors
+    item.errors = errors
+
+
+def _ruff_all(project: Project, items: list[_Work]) -> None:
+    """One `ruff` pass over every table's files (a subprocess per table would cost seconds)."""
+    if not items:
         return
-    fixed, lint = checks.ruff_fix_and_format(item.files, project.root)
-    if lint:
-        item.errors = lint
-        return
-    files = dict(fixed)
-    if item.test_target != test_rel:
-        files[item.test_target] = files.pop(test_rel)
-    item.files = files
+    files = {rel: text for item in items for rel, text in item.files.items()}
+    fixed, lint = checks.ruff_fix_and_format(files, project.root)
+    for item in items:
+        problems = [p for p in lint if any(f"ruff: {rel}:" in p for rel in item.files)]
+        if problems:
+            item.errors = problems
+            continue
+        test_rel = item.spec.test_path()
+        item.files = {rel: fixed[rel] for rel in item.files}
+        if item.test_target != test_rel:
+            item.files[item.test_target] = item.files.pop(test_rel)
 
 
 def _keep(project: Project, manifest: Manifest, item: _Work, dry_run: bool) -> None:

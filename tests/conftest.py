@@ -1,3 +1,14 @@
 """One local SparkSession for the whole suite, from the runtime's own pytest plugin."""
 
+import os
+
 pytest_plugins = ["lakeforge.testing"]
+
+# Copies, commits and `copier update` run git; a fresh machine may have no git identity.
+for _var, _value in {
+    "GIT_AUTHOR_NAME": "Lakeforge Tests",
+    "GIT_AUTHOR_EMAIL": "tests@lakeforge.invalid",
+    "GIT_COMMITTER_NAME": "Lakeforge Tests",
+    "GIT_COMMITTER_EMAIL": "tests@lakeforge.invalid",
+}.items():
+    os.environ.setdefault(_var, _value)
