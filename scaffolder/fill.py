@@ -244,6 +244,15 @@ def _ask_all(
         notify(item.spec.name, f"asking {provider.name} (attempt {attempt})")
         key = f"{provider.name}-{provider.model}-{item.prompt.hash}"
         cached = cache.get(key)
+        call = {
+            "table": item.spec.name,
+            "attempt": attempt,
+            "stage": "model",
+            "provider": provider.name,
+            "model": provider.model,
+            "prompt_hash": item.prompt.hash,
+            "prompt_tokens_estimate": item.prompt.tokens,
+        }
         try:
             if cached is not None:
                 completion = Completion(cached["text"], 0, 0, cached.get("finish_reason"), 0.0)
@@ -251,27 +260,13 @@ def _ask_all(
                 completion = provider.complete(Request(item.prompt.messages, item.spec, tables, project.package))
         except ProviderError as exc:
             item.errors = [f"provider: {exc}"]
-            audit.record(
-                table=item.spec.name,
-                attempt=attempt,
-                stage="model",
-                provider=provider.name,
-                model=provider.model,
-                prompt_hash=item.prompt.hash,
-                error=str(exc),
-            )
+            audit.record(**call, error=str(exc))
             return
         item.reply = completion.text
         item.outcome.prompt_tokens += completion.prompt_tokens
         item.outcome.completion_tokens += completion.completion_tokens
         audit.record(
-            table=item.spec.name,
-            attempt=attempt,
-            stage="model",
-            provider=provider.name,
-            model=provider.model,
-            prompt_hash=item.prompt.hash,
-            prompt_tokens_estimate=item.prompt.tokens,
+            **call,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
             latency=round(completion.latency, 3),

@@ -9,29 +9,16 @@ from __future__ import annotations
 import ast
 import re
 
-from lakeforge.tables import TableSpec
+from lakeforge.tables import SIMPLE_TYPES, TableSpec
 
-_TYPE_CODE = {
-    "string": "T.StringType()",
-    "int": "T.IntegerType()",
-    "bigint": "T.LongType()",
-    "smallint": "T.ShortType()",
-    "tinyint": "T.ByteType()",
-    "double": "T.DoubleType()",
-    "float": "T.FloatType()",
-    "boolean": "T.BooleanType()",
-    "date": "T.DateType()",
-    "timestamp": "T.TimestampType()",
-    "timestamp_ntz": "T.TimestampNTZType()",
-    "binary": "T.BinaryType()",
-}
 _DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)")
 _ARRAY = re.compile(r"array<(.+)>")
 
 
 def type_code(type_string: str) -> str:
-    if type_string in _TYPE_CODE:
-        return _TYPE_CODE[type_string]
+    """Source code for a checked type string, e.g. `T.DecimalType(10, 2)`."""
+    if type_string in SIMPLE_TYPES:
+        return f"T.{SIMPLE_TYPES[type_string]}()"
     if match := _DECIMAL.fullmatch(type_string):
         return f"T.DecimalType({match.group(1)}, {match.group(2)})"
     if match := _ARRAY.fullmatch(type_string):

@@ -27,7 +27,7 @@ METADATA_COLUMNS = (INGESTED_AT, SOURCE_FILE)
 SOURCE_FORMATS = ("csv", "json", "parquet", "avro", "orc", "text", "xml", "delta")
 AGGREGATES = ("sum", "count", "avg", "min", "max", "count_distinct")
 
-_SIMPLE_TYPES = {
+SIMPLE_TYPES = {
     "string": "StringType",
     "int": "IntegerType",
     "integer": "IntegerType",
@@ -50,7 +50,7 @@ _ARRAY = re.compile(r"array<(.+)>")
 def check_type(type_string: str) -> str:
     """Normalise a column type to Spark's `simpleString` form, or raise ValueError naming the choices."""
     value = type_string.strip().lower()
-    if value in _SIMPLE_TYPES:
+    if value in SIMPLE_TYPES:
         return {"integer": "int", "long": "bigint"}.get(value, value)
     if match := _DECIMAL.fullmatch(value):
         precision, scale = int(match.group(1)), int(match.group(2))
@@ -60,7 +60,7 @@ def check_type(type_string: str) -> str:
     if match := _ARRAY.fullmatch(value):
         return f"array<{check_type(match.group(1))}>"
     raise ValueError(
-        f"type {type_string!r} is not supported: use one of {', '.join(sorted(_SIMPLE_TYPES))}, decimal(p,s), array<type>"
+        f"type {type_string!r} is not supported: use one of {', '.join(sorted(SIMPLE_TYPES))}, decimal(p,s), array<type>"
     )
 
 
@@ -73,7 +73,7 @@ def spark_type(type_string: str) -> DataType:
         return T.DecimalType(int(match.group(1)), int(match.group(2)))
     if match := _ARRAY.fullmatch(value):
         return T.ArrayType(spark_type(match.group(1)))
-    return getattr(T, _SIMPLE_TYPES[value])()
+    return getattr(T, SIMPLE_TYPES[value])()
 
 
 class _Strict(BaseModel):
