@@ -1,6 +1,9 @@
 """One local SparkSession for the whole suite, from the runtime's own pytest plugin."""
 
 import os
+from pathlib import Path
+
+import pytest
 
 pytest_plugins = ["lakeforge.testing"]
 
@@ -12,3 +15,11 @@ for _var, _value in {
     "GIT_COMMITTER_EMAIL": "tests@lakeforge.invalid",
 }.items():
     os.environ.setdefault(_var, _value)
+
+
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout's template in a tagged git repo, shared by the template and scaffold tests."""
+    from tests.template.conftest import make_template_repo
+
+    return make_template_repo(tmp_path_factory.mktemp("template") / "lakeforge-template")

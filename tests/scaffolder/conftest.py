@@ -62,10 +62,3 @@ def scaffold(project: Path, *args: str, env: dict[str, str] | None = None) -> su
 def bare_project(template_repo: Path, tmp_path: Path) -> Path:
     """A fresh repo (package `shop`) with no tables yet."""
     return copy_project(template_repo, tmp_path / "shop", project_name="shop", include_examples=False)
-
-
-@pytest.fixture(scope="session")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ..template.conftest import make_template_repo
-
-    return make_template_repo(tmp_path_factory.mktemp("template") / "lakeforge-template")

@@ -67,11 +67,6 @@ def commit_all(project: Path, message: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_template_repo(tmp_path_factory.mktemp("template") / "lakeforge-template")
-
-
-@pytest.fixture(scope="session")
 def project_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv that sees this test environment's packages (pyspark, lakeforge) and adds the projects.
 
