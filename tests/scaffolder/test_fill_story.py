@@ -199,3 +199,15 @@ def test_fill_outside_a_repo_says_what_to_do(tmp_path: Path) -> None:
     result = scaffold(tmp_path, "fill", "bronze")
     assert result.returncode == 2
     assert "no tables.yml with a pyproject.toml found" in result.stderr
+
+
+@pytest.mark.slow
+def test_dry_run_shows_the_diff_and_writes_nothing(bare_project: Path) -> None:
+    write_tables(bare_project, [bronze_table("payments")])
+    before = sorted(p.relative_to(bare_project) for p in bare_project.rglob("*") if ".scaffold" not in p.parts)
+    result = scaffold(bare_project, "fill", "bronze", "--dry-run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "+++ b/src/shop/transformations/bronze/payments.py" in result.stdout
+    assert "would-write" in result.stdout
+    after = sorted(p.relative_to(bare_project) for p in bare_project.rglob("*") if ".scaffold" not in p.parts)
+    assert after == before
