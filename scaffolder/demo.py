@@ -36,6 +36,7 @@ def runtime_requirement() -> str | None:
 
 
 def run_demo(destination: Path, progress: Progress | None = None) -> DemoResult:
+    destination = destination.resolve()
     if destination.exists() and any(destination.iterdir()):
         raise ScaffoldError(f"{destination} is not empty: give a new folder for the demo")
     demo = examples_dir() / "demo"
