@@ -163,7 +163,8 @@ def demo_command(
         return
     console.print(result.report.announcement, style="yellow")
     _print_report(result.report, show_diff=False)
-    console.print(result.tests_output.strip().splitlines()[-1] if result.tests_output.strip() else "")
+    summary = [line for line in result.tests_output.splitlines() if " passed" in line or " failed" in line]
+    console.print(f"the demo repo's own tests: {summary[-1].strip() if summary else 'no summary line'}")
     if result.report.failed or not result.tests_passed:
         console.print(result.tests_output)
         raise typer.Exit(1)
