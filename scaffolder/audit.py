@@ -44,6 +44,10 @@ class ReplyCache:
         except json.JSONDecodeError:
             return None
 
+    def drop(self, key: str) -> None:
+        """Forget a reply that failed its checks, so the next run asks the model afresh."""
+        self._path(key).unlink(missing_ok=True)
+
     def put(self, key: str, value: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self._path(key).with_suffix(".tmp")

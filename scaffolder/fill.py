@@ -68,6 +68,7 @@ class _Work:
     test_target: str
     existing_tests: list[str]
     reply: str = ""
+    cache_key: str = ""
     files: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
@@ -196,6 +197,9 @@ def fill(
                     notify(item.spec.name, "filled" if not dry_run else "checked")
             if not dry_run:
                 save_manifest(project.root, manifest)
+        for item in pending:
+            if item.errors and item.cache_key:
+                cache.drop(item.cache_key)
         still = []
         for item in pending:
             if item.outcome.status in ("filled", "would-write"):
@@ -243,6 +247,7 @@ def _ask_all(
     def ask(item: _Work) -> None:
         notify(item.spec.name, f"asking {provider.name} (attempt {attempt})")
         key = f"{provider.name}-{provider.model}-{item.prompt.hash}"
+        item.cache_key = key
         cached = cache.get(key)
         call = {
             "table": item.spec.name,
