@@ -42,3 +42,39 @@ def test_scaffold_cli_reports_version_and_help() -> None:
     assert version.returncode == 0 and version.stdout.strip() == f"scaffold {__version__}"
     helptext = subprocess.run([sys.executable, "-m", "scaffolder", "--help"], capture_output=True, text=True)
     assert helptext.returncode == 0 and "Usage" in helptext.stdout
+
+
+@pytest.mark.slow
+def test_scaffolder_wheel_ships_prompts_examples_and_template(tmp_path: Path) -> None:
+    import zipfile
+
+    import copier
+
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(ROOT),
+            "-w",
+            str(tmp_path),
+        ],
+        check=True,
+    )
+    wheel = next(tmp_path.glob("lakeforge_scaffolder-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for expected in (
+        "scaffolder/_resources/prompts/bronze.md",
+        "scaffolder/_resources/examples/fewshot/gold_customer_revenue.md",
+        "scaffolder/_resources/examples/demo/tables.yml",
+        "scaffolder/_resources/template/copier.yml",
+    ):
+        assert expected in names
+    zipfile.ZipFile(wheel).extractall(tmp_path / "installed")
+    template = tmp_path / "installed" / "scaffolder" / "_resources" / "template"
+    copier.run_copy(str(template), tmp_path / "repo", data={"init_git": False}, defaults=True, unsafe=True, quiet=True)
+    assert (tmp_path / "repo" / "databricks.yml").is_file()
