@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.syntax import Syntax
 from rich.table import Table
@@ -45,7 +46,7 @@ def main(
 
 
 def _fail(message: str) -> None:
-    errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -70,11 +71,11 @@ def _print_report(report: FillReport, show_diff: bool) -> None:
     console.print(_summary(report))
     for o in report.outcomes:
         if o.note:
-            console.print(f"{o.name}: {o.note}", style="dim")
+            console.print(escape(f"{o.name}: {o.note}"), style="dim")
         if show_diff and o.diff:
             console.print(Syntax(o.diff, "diff", theme="ansi_dark"))
         for error in o.errors:
-            console.print(f"[red]{o.name}[/red]: {error}", highlight=False, soft_wrap=True)
+            console.print(f"[red]{escape(o.name)}[/red]: {escape(error)}", highlight=False, soft_wrap=True)
     console.print(
         f"{report.rounds} validation round(s), {report.jvm_starts} JVM start(s); audit log: {report.audit_path}",
         style="dim",
@@ -112,7 +113,7 @@ def fill_command(
     except (ScaffoldError, LakeforgeError) as exc:
         _fail(str(exc))
         return
-    console.print(report.announcement, style="yellow" if report.provider == "offline" else None)
+    console.print(escape(report.announcement), style="yellow" if report.provider == "offline" else None)
     _print_report(report, show_diff=dry_run)
     if report.failed:
         raise typer.Exit(1)

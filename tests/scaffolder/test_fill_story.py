@@ -211,3 +211,11 @@ def test_dry_run_shows_the_diff_and_writes_nothing(bare_project: Path) -> None:
     assert "would-write" in result.stdout
     after = sorted(p.relative_to(bare_project) for p in bare_project.rglob("*") if ".scaffold" not in p.parts)
     assert after == before
+
+
+def test_bad_settings_name_the_setting_and_the_fix(bare_project: Path) -> None:
+    result = scaffold(bare_project, "fill", "bronze", env={"SCAFFOLD_JOBS": "0"})
+    assert result.returncode == 2
+    assert "[tool.scaffold] jobs: Input should be greater than or equal to 1" in result.stderr
+    unknown = scaffold(bare_project, "fill", "platinum")
+    assert unknown.returncode == 2 and "layer 'platinum' is unknown: use bronze, silver, gold or all" in unknown.stderr
