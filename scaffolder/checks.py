@@ -191,7 +191,6 @@ def ruff_fix_and_format(files: dict[str, str], config_root: Path) -> tuple[dict[
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(text)
         ruff = [sys.executable, "-m", "ruff"]
-        subprocess.run([*ruff, "format", "--no-cache", *files], cwd=root, capture_output=True, text=True)
         subprocess.run([*ruff, "check", "--fix", "--no-cache", *files], cwd=root, capture_output=True, text=True)
         subprocess.run([*ruff, "format", "--no-cache", *files], cwd=root, capture_output=True, text=True)
         lint = subprocess.run(

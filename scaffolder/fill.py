@@ -210,8 +210,8 @@ def fill(
                 item.outcome.seconds = time.perf_counter() - item.started
                 notify(item.spec.name, "failed")
                 continue
-            item.prompt = PromptBuilder.repair(
-                builder, item.prompt, item.spec, item.reply, attempt + 1, settings.max_attempts, item.errors
+            item.prompt = builder.repair(
+                item.prompt, item.spec, item.reply, attempt + 1, settings.max_attempts, item.errors
             )
             still.append(item)
         pending = still
@@ -351,7 +351,3 @@ def _keep(project: Project, manifest: Manifest, item: _Work, dry_run: bool) -> N
         atomic_write(project.root / rel, text)
         manifest.files[rel] = digest(text)
     outcome.status = "filled"
-
-
-def stub_paths(project: Project, spec: TableSpec) -> list[Path]:
-    return [project.root / spec.module_path(project.package), project.root / spec.test_path()]
