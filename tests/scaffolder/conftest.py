@@ -58,6 +58,12 @@ def scaffold(project: Path, *args: str, env: dict[str, str] | None = None) -> su
     )
 
 
+def scaffold_loopback(project: Path, base_url: str, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`scaffold <args> --provider openai` with the real SDK pointed at the loopback server."""
+    env = {"OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "sk-loopback", **settings}
+    return scaffold(project, *args, "--provider", "openai", env=env)
+
+
 @pytest.fixture
 def bare_project(template_repo: Path, tmp_path: Path) -> Path:
     """A fresh repo (package `shop`) with no tables yet."""

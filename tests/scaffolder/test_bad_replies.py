@@ -14,7 +14,7 @@ import pytest
 
 from scaffolder.stubs import stub_module
 
-from .conftest import bronze_table, good_reply, scaffold, write_tables
+from .conftest import bronze_table, good_reply, scaffold_loopback, write_tables
 from .llm_server import Action, ScriptedLLM, table_of
 
 MODULE = "src/shop/transformations/bronze/{t}.py"
@@ -190,19 +190,8 @@ def test_every_bad_reply_keeps_the_stub_and_says_why(bare_project: Path) -> None
         return Action(content=build(table, good[table]), **extra)
 
     with ScriptedLLM(respond) as llm:
-        result = scaffold(
-            bare_project,
-            "fill",
-            "bronze",
-            "--provider",
-            "openai",
-            "--max-attempts",
-            "1",
-            env={
-                "OPENAI_BASE_URL": llm.base_url,
-                "OPENAI_API_KEY": "sk-loopback",
-                "SCAFFOLD_TEST_TIMEOUT_SECONDS": "5",
-            },
+        result = scaffold_loopback(
+            bare_project, llm.base_url, "fill", "bronze", "--max-attempts", "1", SCAFFOLD_TEST_TIMEOUT_SECONDS="5"
         )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output

@@ -15,10 +15,8 @@ from lakeforge.tables import load_tables
 from scaffolder.stubs import stub_module
 
 from ..template.conftest import commit_all, copy_project, git, make_template_repo
-from .conftest import bronze_table, good_reply, scaffold, write_tables
+from .conftest import bronze_table, good_reply, scaffold, scaffold_loopback, write_tables
 from .llm_server import Action, ScriptedLLM, table_of
-
-LOOPBACK = {"OPENAI_API_KEY": "sk-loopback"}
 
 
 def run_repo_tests(project: Path) -> subprocess.CompletedProcess[str]:
@@ -43,9 +41,7 @@ def test_a_bad_first_reply_is_repaired_and_written(bare_project: Path) -> None:
         return Action(content=broken if len(request["messages"]) == 2 else good)
 
     with ScriptedLLM(respond) as llm:
-        result = scaffold(
-            bare_project, "fill", "bronze", "--provider", "openai", env={**LOOPBACK, "OPENAI_BASE_URL": llm.base_url}
-        )
+        result = scaffold_loopback(bare_project, llm.base_url, "fill", "bronze")
     assert result.returncode == 0, result.stdout + result.stderr
     assert len(llm.requests) == 2
     repair = llm.requests[1]["messages"]
@@ -62,9 +58,7 @@ def test_a_bad_first_reply_is_repaired_and_written(bare_project: Path) -> None:
 
     # A re-run costs nothing: the table is filled, no request is made.
     with ScriptedLLM(respond) as llm:
-        again = scaffold(
-            bare_project, "fill", "bronze", "--provider", "openai", env={**LOOPBACK, "OPENAI_BASE_URL": llm.base_url}
-        )
+        again = scaffold_loopback(bare_project, llm.base_url, "fill", "bronze")
     assert again.returncode == 0 and llm.requests == []
     assert "already filled" in again.stdout
 
@@ -82,20 +76,15 @@ def test_provider_failures_are_retried_then_reported_and_finished_tables_stay(ba
         "dropped": Action(drop=True),
     }
     with ScriptedLLM(lambda request: actions[table_of(request)]) as llm:
-        result = scaffold(
+        result = scaffold_loopback(
             bare_project,
+            llm.base_url,
             "fill",
             "bronze",
-            "--provider",
-            "openai",
             "--jobs",
             "5",
-            env={
-                **LOOPBACK,
-                "OPENAI_BASE_URL": llm.base_url,
-                "SCAFFOLD_REQUEST_TIMEOUT_SECONDS": "1",
-                "SCAFFOLD_MAX_RETRIES": "2",
-            },
+            SCAFFOLD_REQUEST_TIMEOUT_SECONDS="1",
+            SCAFFOLD_MAX_RETRIES="2",
         )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output

@@ -30,9 +30,7 @@ def git(cwd: Path, *args: str) -> str:
         "GIT_COMMITTER_NAME": "Lakeforge Tests",
         "GIT_COMMITTER_EMAIL": "tests@lakeforge.invalid",
     }
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
-    ).stdout
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
 def make_template_repo(dest: Path, tag: str = "v1") -> Path:

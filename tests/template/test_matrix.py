@@ -130,7 +130,11 @@ def test_renders_completely(matrix: dict[str, Rendered], variant: str) -> None:
     for path in project.rglob("*"):
         if path.is_file() and ".git" not in path.parts:
             text = path.read_text(encoding="utf-8", errors="replace")
-            leftovers += [f"{path.relative_to(project)}:{n}" for n, line in enumerate(text.splitlines(), 1) if UNRENDERED.search(line)]
+            leftovers += [
+                f"{path.relative_to(project)}:{n}"
+                for n, line in enumerate(text.splitlines(), 1)
+                if UNRENDERED.search(line)
+            ]
     assert not leftovers, f"unrendered Jinja in {leftovers}"
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["project_name"] == VARIANTS[variant]["project_name"]

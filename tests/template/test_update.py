@@ -69,19 +69,33 @@ def markers_in(project: Path) -> list[str]:
     return found
 
 
+def start_from_v1(tmp_path: Path, **answers: str) -> tuple[Path, Path]:
+    """A template tagged v1 and a committed project copied from it."""
+    template = make_template_repo(tmp_path / "template", tag="v1")
+    project = copy_project(template, tmp_path / "shop", vcs_ref=None, project_name="shop", **answers)
+    commit_all(project, "start from v1")
+    return template, project
+
+
 @pytest.mark.slow
 def test_update_brings_template_changes_and_keeps_every_user_line(tmp_path: Path) -> None:
-    template = make_template_repo(tmp_path / "template", tag="v1")
-    project = copy_project(template, tmp_path / "shop", vcs_ref=None, project_name="shop")
-    commit_all(project, "start from v1")
+    template, project = start_from_v1(tmp_path)
 
     # The team tunes dev and adds a table the way `scaffold add` + `scaffold fill` would.
-    edit(project / "config" / "dev.yaml", "table_format: delta\n", "table_format: delta\nallow_outside_databricks: false\n")
+    edit(
+        project / "config" / "dev.yaml",
+        "table_format: delta\n",
+        "table_format: delta\nallow_outside_databricks: false\n",
+    )
     with (project / "tables.yml").open("a") as handle:
         handle.write(NEW_TABLE)
     module = project / "src" / "shop" / "transformations" / "bronze" / "raw_refunds.py"
     module.write_text(USER_MODULE)
-    edit(project / "src" / "shop" / "transformations" / "silver" / "customers.py", '"""customers', '"""Team note.\n\ncustomers')
+    edit(
+        project / "src" / "shop" / "transformations" / "silver" / "customers.py",
+        '"""customers',
+        '"""Team note.\n\ncustomers',
+    )
     commit_all(project, "team work")
     before = {p: p.read_text() for p in (module, project / "tables.yml")}
     silver_before = (project / "src" / "shop" / "transformations" / "silver" / "customers.py").read_text()
@@ -89,8 +103,11 @@ def test_update_brings_template_changes_and_keeps_every_user_line(tmp_path: Path
     seed_before = seed.read_text()
 
     # Template v2: a new default setting, a new resource file, and a rewritten example module.
-    edit(template / "template" / "config" / "defaults.yaml.jinja", "    spark.sql.ansi.enabled: true\n",
-         "    spark.sql.ansi.enabled: true\n    spark.sql.adaptive.enabled: true\n")
+    edit(
+        template / "template" / "config" / "defaults.yaml.jinja",
+        "    spark.sql.ansi.enabled: true\n",
+        "    spark.sql.ansi.enabled: true\n    spark.sql.adaptive.enabled: true\n",
+    )
     (template / "template" / "resources" / "alerts.yml.jinja").write_text(
         "# alerts for {{ project_name }}\nresources: {}\n"
     )
@@ -114,9 +131,7 @@ def test_update_brings_template_changes_and_keeps_every_user_line(tmp_path: Path
 
 @pytest.mark.slow
 def test_a_forced_conflict_is_caught_by_the_repos_own_check(tmp_path: Path) -> None:
-    template = make_template_repo(tmp_path / "template", tag="v1")
-    project = copy_project(template, tmp_path / "shop", vcs_ref=None, project_name="shop")
-    commit_all(project, "start")
+    template, project = start_from_v1(tmp_path)
     edit(project / "config" / "local.yaml", "master: local[1]", "master: local[2]")
     commit_all(project, "two cores locally")
     edit(template / "template" / "config" / "local.yaml.jinja", "master: local[1]", "master: local[4]")
@@ -137,12 +152,9 @@ def test_a_forced_conflict_is_caught_by_the_repos_own_check(tmp_path: Path) -> N
 
 @pytest.mark.slow
 def test_updating_is_the_same_as_copying_fresh(tmp_path: Path) -> None:
-    template = make_template_repo(tmp_path / "template", tag="v1")
-    updated = copy_project(template, tmp_path / "updated", vcs_ref=None, project_name="shop", orchestration="jobs")
-    commit_all(updated, "start")
-    edit(template / "template" / "config" / "prod.yaml.jinja".replace("prod.yaml.jinja", next(
-        p.name for p in (template / "template" / "config").iterdir() if "prod" in p.name
-    )), "table_format: delta", "table_format: delta\nallow_outside_databricks: false")
+    template, updated = start_from_v1(tmp_path, orchestration="jobs")
+    prod_config = next((template / "template" / "config").glob("*prod.yaml*"))
+    edit(prod_config, "table_format: delta", "table_format: delta\nallow_outside_databricks: false")
     release(template, "v2")
     update(updated)
     commit_all(updated, "update to v2")
@@ -160,7 +172,9 @@ def _differences(left: Path, right: Path) -> list[str]:
 
     names = files(left) | files(right)
     return sorted(
-        name for name in names
-        if not (left / name).is_file() or not (right / name).is_file()
+        name
+        for name in names
+        if not (left / name).is_file()
+        or not (right / name).is_file()
         or not filecmp.cmp(left / name, right / name, shallow=False)
     )
