@@ -14,8 +14,8 @@ import yaml
 
 from lakeforge.errors import ConfigError
 from lakeforge.tables import TableSpec, parse_tables
-from scaffolder.fill import ensure_stub
 from scaffolder.project import Project, ScaffoldError
+from scaffolder.stubs import ensure_stub
 from scaffolder.writer import atomic_write, load_manifest, save_manifest
 
 

@@ -5,6 +5,8 @@ Engines never print; this module owns the terminal (rich), so the MCP server can
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -52,15 +54,17 @@ def _fail(message: str) -> None:
 
 def _summary(report: FillReport) -> Table:
     table = Table(title=f"scaffold fill — {report.provider} ({report.model})")
-    for column in ("table", "layer", "status", "attempts", "tokens in/out", "seconds"):
+    for column in ("table", "layer", "status", "attempts", "kept at", "mutants", "tokens in/out", "seconds"):
         table.add_column(column)
     colors = {"filled": "green", "would-write": "cyan", "skipped": "dim", "failed": "red", "refused": "red"}
     for o in report.outcomes:
         table.add_row(
             o.name,
             o.layer,
-            f"[{colors.get(o.status, 'white')}]{o.status}[/]",
+            f"[{colors.get(o.status.value, 'white')}]{o.status.value}[/]",
             str(o.attempts),
+            str(o.kept_at or "-"),
+            escape(o.mutation.split(" (")[0] if o.mutation else "-"),
             f"{o.prompt_tokens}/{o.completion_tokens}",
             f"{o.seconds:.1f}",
         )
@@ -74,8 +78,11 @@ def _print_report(report: FillReport, show_diff: bool) -> None:
             console.print(escape(f"{o.name}: {o.note}"), style="dim")
         if show_diff and o.diff:
             console.print(Syntax(o.diff, "diff", theme="ansi_dark"))
+        if o.mutation:
+            console.print(escape(f"{o.name}: {o.mutation}"), style="dim", highlight=False)
         for error in o.errors:
             console.print(f"[red]{escape(o.name)}[/red]: {escape(error)}", highlight=False, soft_wrap=True)
+    console.print(escape(report.sandbox), style="red" if "OFF" in report.sandbox else "dim", highlight=False)
     console.print(
         f"{report.rounds} validation round(s), {report.jvm_starts} JVM start(s); audit log: {report.audit_path}",
         style="dim",
@@ -90,16 +97,31 @@ def fill_command(
     model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
     max_attempts: Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")] = None,  # noqa: UP045
     jobs: Annotated[Optional[int], typer.Option(help="Model calls in parallel.")] = None,  # noqa: UP045
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the diff; write nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the replies statically and show the diff; run and write nothing.")
+    ] = False,
     force: Annotated[bool, typer.Option("--force", help="Rewrite filled or person-edited modules.")] = False,
+    no_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--no-sandbox", help="Run model-written code WITHOUT the OS sandbox (opt-out; see `scaffold sandbox`)."
+        ),
+    ] = False,
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
 ) -> None:
-    """Write the transformations and tests of a layer with an LLM; keep only code that passes on local Spark."""
+    """Write the transformations and tests of a layer with an LLM; keep only code proven on local Spark."""
     from scaffolder.fill import fill
 
     try:
         project = load_project(
-            project_dir, {"provider": provider, "model": model, "max_attempts": max_attempts, "jobs": jobs}
+            project_dir,
+            {
+                "provider": provider,
+                "model": model,
+                "max_attempts": max_attempts,
+                "jobs": jobs,
+                "sandbox": "off" if no_sandbox else None,
+            },
         )
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
             tasks: dict[str, int] = {}
@@ -147,6 +169,33 @@ def add_command(
     for rel in result.created:
         console.print(f"  created {rel}")
     console.print(f"next: scaffold fill {layer} --table {name}")
+
+
+@app.command("sandbox")
+def sandbox_command(
+    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo (for its [tool.scaffold]).")] = Path(
+        "."
+    ),
+) -> None:
+    """Say which sandbox `scaffold fill` will use, and prove it: a write outside, a connection out, a canary read."""
+    from scaffolder.probe import probe
+    from scaffolder.sandbox import SandboxUnavailable, resolve_sandbox
+
+    setting = os.environ.get("SCAFFOLD_SANDBOX") or "auto"  # outside a repo: the machine's default
+    with contextlib.suppress(ScaffoldError):
+        setting = load_project(project_dir).settings.sandbox
+    try:
+        sandbox = resolve_sandbox(setting)
+    except SandboxUnavailable as exc:
+        _fail(str(exc))
+        return
+    console.print(f"sandbox: {escape(sandbox.describe())}", highlight=False)
+    result = probe(sandbox)
+    for check in result.checks:
+        mark = "[green]blocked[/green]" if check.blocked else "[red]NOT blocked[/red]"
+        console.print(f"  {mark}  {escape(check.name)}: {escape(check.detail)}", highlight=False)
+    if not result.confined:
+        raise typer.Exit(1)
 
 
 @app.command("demo")

@@ -1,9 +1,13 @@
-"""`scaffold fill`: stubs → prompts → model → checks → one test round → repair → atomic write.
+"""`scaffold fill`: stubs → prompts → model → checks → one sandboxed round → repair → atomic write.
 
-Nothing is kept until it has run and passed on local Spark. Model calls for the tables of a
-round go out in parallel (`jobs`); their tests run in one pytest process. A table that still
-fails after `max_attempts` keeps its stub and is reported with its last errors; the others are
-written as soon as their round passes, so a later failure never loses finished work.
+Nothing is kept until it has run on local Spark, inside the OS sandbox, and been proven: its
+tests pass twice, its output honours the contract, its tests kill every mutant. Model calls for
+the tables of a round go out in parallel (`jobs`); their tests run in one pytest process. A table
+that still fails after `max_attempts` keeps its stub and is reported with its last problems; the
+others are written as soon as their round passes, so a later failure never loses finished work.
+
+The loop, per attempt: ask the model for every pending table → static checks → ruff → the
+validation round → keep what passed → repair prompts (redacted) for the rest.
 """
 
 from __future__ import annotations
@@ -14,35 +18,58 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from lakeforge.identifiers import LAYERS
 from lakeforge.tables import TablesFile, TableSpec
 from scaffolder import checks
 from scaffolder.audit import AuditLog, ReplyCache
+from scaffolder.problems import Problem, ProblemKind
 from scaffolder.project import Project, ScaffoldError
 from scaffolder.prompts import Prompt, PromptBuilder
 from scaffolder.providers import Completion, Provider, ProviderError, Request, resolve_provider
+from scaffolder.redact import Redactor
 from scaffolder.replies import ReplyError, parse_reply
-from scaffolder.stubs import is_stub, is_stub_test, stub_module, stub_test
-from scaffolder.validation import Candidate, run_round
+from scaffolder.sandbox import Sandbox, SandboxUnavailable, resolve_sandbox
+from scaffolder.stubs import ModuleState, ensure_stub, is_stub_test, module_state
+from scaffolder.validation import Candidate, RoundSettings, Verdict, run_round
 from scaffolder.writer import Manifest, atomic_write, digest, edited_by_person, load_manifest, save_manifest
 
 Progress = Callable[[str, str], None]  # (table, event)
+
+
+class TableStatus(str, Enum):
+    PENDING = "pending"
+    FILLED = "filled"  # kept and written
+    WOULD_WRITE = "would-write"  # --dry-run: passed the static checks, nothing was run or written
+    SKIPPED = "skipped"  # already filled
+    FAILED = "failed"  # the stub stays; the problems say why
+    REFUSED = "refused"  # a person's edit, or a module that does not parse
+
+    @property
+    def bad(self) -> bool:
+        return self in (TableStatus.FAILED, TableStatus.REFUSED)
 
 
 @dataclass
 class TableOutcome:
     name: str
     layer: str
-    status: str = "pending"  # filled | failed | skipped | refused | would-write
+    status: TableStatus = TableStatus.PENDING
     attempts: int = 0
+    kept_at: int | None = None  # the attempt whose reply was kept
     prompt_tokens: int = 0
     completion_tokens: int = 0
     seconds: float = 0.0
-    errors: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     note: str = ""
     diff: str = ""
+    mutation: str = ""
+
+    @property
+    def errors(self) -> list[str]:
+        return [str(p) for p in self.problems]
 
 
 @dataclass
@@ -51,27 +78,37 @@ class FillReport:
     model: str
     announcement: str
     outcomes: list[TableOutcome]
+    sandbox: str = ""
     rounds: int = 0
     jvm_starts: int = 0
+    round_seconds: float = 0.0
+    test_seconds: float = 0.0
+    mutation_seconds: float = 0.0
     audit_path: Path | None = None
 
     @property
     def failed(self) -> list[TableOutcome]:
-        return [o for o in self.outcomes if o.status in ("failed", "refused")]
+        return [o for o in self.outcomes if o.status.bad]
 
 
 @dataclass
-class _Work:
+class _Table:
+    """One table's way through the attempts."""
+
     spec: TableSpec
     outcome: TableOutcome
     prompt: Prompt
     test_target: str
     existing_tests: list[str]
+    baseline: dict[str, str | None] = field(default_factory=dict)  # repo-relative path -> digest when the fill began
     reply: str = ""
     cache_key: str = ""
     files: dict[str, str] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+
+    def fail(self, *problems: Problem) -> None:
+        self.problems += problems
 
 
 def select_tables(tables: TablesFile, layer: str, names: Sequence[str] = ()) -> list[TableSpec]:
@@ -89,22 +126,21 @@ def select_tables(tables: TablesFile, layer: str, names: Sequence[str] = ()) -> 
     return chosen
 
 
-def ensure_stub(project: Project, manifest: Manifest, spec: TableSpec) -> list[str]:
-    """Create the module and test stubs when missing; returns the paths created."""
-    created = []
-    for rel, text in (
-        (spec.module_path(project.package), stub_module(spec)),
-        (spec.test_path(), stub_test(spec)),
-    ):
-        path = project.root / rel
-        if not path.exists():
-            init = path.parent / "__init__.py"
-            if rel.startswith("src/") and not init.exists():
-                atomic_write(init, "")
-            atomic_write(path, text)
-            manifest.files[rel] = digest(text)
-            created.append(rel)
-    return created
+def choose_sandbox(setting: str, provider: Provider, environ: Mapping[str, str]) -> tuple[Sandbox, str]:
+    """The sandbox for the round and a sentence for the summary and the audit log.
+
+    Code from a model never runs unconfined unless the user opted out; the offline generator's
+    own code (written by this program from tables.yml) may, when no sandbox exists here.
+    """
+    try:
+        sandbox = resolve_sandbox(setting, environ)
+    except SandboxUnavailable as exc:
+        if provider.name != "offline":
+            raise
+        return Sandbox(), f"no sandbox: {exc.reason}; the offline generator's own code ran unconfined"
+    if setting == "off":
+        return sandbox, "sandbox OFF (opted out): model-written code ran with your user's rights"
+    return sandbox, f"sandbox: {sandbox.describe()}"
 
 
 def fill(
@@ -122,100 +158,151 @@ def fill(
     provider, announcement = resolve_provider(settings, environ)
     tables = project.tables()
     specs = select_tables(tables, layer, names)
+    sandbox, sandbox_note = (Sandbox(), "--dry-run: nothing from the reply runs") if dry_run else (None, "")
+    if sandbox is None:
+        sandbox, sandbox_note = choose_sandbox(settings.sandbox, provider, environ)
+    redactor = Redactor.from_environment(environ)
     manifest = load_manifest(project.root)
-    audit = AuditLog(project.root)
+    audit = AuditLog(project.root, redactor)
     cache = ReplyCache(project.root)
-    report = FillReport(provider.name, provider.model, announcement, [], audit_path=audit.path)
+    report = FillReport(provider.name, provider.model, announcement, [], sandbox_note, audit_path=audit.path)
+    audit.record(stage="run", provider=provider.name, model=provider.model, sandbox=sandbox_note, dry_run=dry_run)
     builder = PromptBuilder(project.root, project.package, tables, settings.prompt_token_budget)
 
-    work: list[_Work] = []
-    for spec in specs:
-        outcome = TableOutcome(spec.name, spec.layer)
-        report.outcomes.append(outcome)
-        module_rel = spec.module_path(project.package)
-        if not dry_run:
-            ensure_stub(project, manifest, spec)
-        module = project.root / module_rel
-        current = module.read_text(encoding="utf-8") if module.is_file() else None
-        if current is not None and not force:
-            if not is_stub(current):
-                outcome.status, outcome.note = "skipped", "already filled (use --force to rewrite it)"
-                continue
-            if edited_by_person(project.root, manifest, module_rel):
-                outcome.status = "refused"
-                outcome.errors = [
-                    f"{module_rel} was edited by a person since scaffold wrote it: pass --force to overwrite"
-                ]
-                continue
-        test_target, existing = _test_target(project, manifest, spec, force)
-        work.append(_Work(spec, outcome, builder.build(spec), test_target, existing))
+    pending = [
+        item
+        for spec in specs
+        if (item := _prepare(project, manifest, builder, report, spec, dry_run, force)) is not None
+    ]
     if not dry_run:
         save_manifest(project.root, manifest)
 
-    pending = work
+    round_settings = RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds)
     for attempt in range(1, settings.max_attempts + 1):
         if not pending:
             break
         for item in pending:
-            item.outcome.attempts = attempt
-            item.errors = []
-        _ask_all(provider, pending, tables, project, cache, audit, attempt, settings.jobs, notify)
+            item.outcome.attempts, item.problems = attempt, []
+        _ask_all(provider, pending, tables, project, cache, audit, redactor, attempt, settings.jobs, notify)
         for item in pending:
-            if not item.errors:
-                _static_checks(project, item)
-        _ruff_all(project, [item for item in pending if not item.errors])
+            if not item.problems:
+                item.problems = _static_checks(project, item)
+        _ruff_all(project, [item for item in pending if not item.problems])
         for item in pending:
-            audit.record(table=item.spec.name, attempt=attempt, stage="static", errors=item.errors)
-        ready = [item for item in pending if not item.errors]
-        if ready:
+            audit.record(table=item.spec.name, attempt=attempt, stage="static", errors=[str(p) for p in item.problems])
+        ready = [item for item in pending if not item.problems]
+        if ready and dry_run:
             for item in ready:
-                notify(item.spec.name, "testing")
+                _keep(project, manifest, item, attempt, dry_run=True)
+        elif ready:
+            for item in ready:
+                notify(item.spec.name, "testing in the sandbox")
             result = run_round(
                 project.root,
                 project.package,
-                [Candidate(i.spec, i.files, i.existing_tests) for i in ready],
-                settings.test_timeout_seconds,
-                settings.timeout_seconds,
+                [Candidate(i.spec, i.files, i.existing_tests, settings.mutants) for i in ready],
+                round_settings,
+                sandbox,
                 environ,
             )
             report.rounds += 1
             report.jvm_starts += result.jvm_starts
+            report.round_seconds += result.seconds
+            report.test_seconds += result.test_seconds
+            report.mutation_seconds += result.mutation_seconds
             for item in ready:
                 verdict = result.verdicts[item.spec.name]
-                item.errors = verdict.errors
-                audit.record(
-                    table=item.spec.name,
-                    attempt=attempt,
-                    stage="tests",
-                    passed=verdict.passed,
-                    errors=verdict.errors,
-                    tests_run=verdict.tests_run,
-                    round_seconds=result.seconds,
-                )
+                item.problems = verdict.problems
+                _record_verdict(audit, item, attempt, verdict, result.seconds)
                 if verdict.passed:
-                    _keep(project, manifest, item, dry_run)
-                    notify(item.spec.name, "filled" if not dry_run else "checked")
-            if not dry_run:
-                save_manifest(project.root, manifest)
-        for item in pending:
-            if item.errors and item.cache_key:
-                cache.drop(item.cache_key)
-        still = []
-        for item in pending:
-            if item.outcome.status in ("filled", "would-write"):
-                continue
-            if any(e.startswith("provider:") for e in item.errors) or attempt == settings.max_attempts:
-                item.outcome.status = "failed"
-                item.outcome.errors = item.errors
-                item.outcome.seconds = time.perf_counter() - item.started
-                notify(item.spec.name, "failed")
-                continue
-            item.prompt = builder.repair(
-                item.prompt, item.spec, item.reply, attempt + 1, settings.max_attempts, item.errors
-            )
-            still.append(item)
-        pending = still
+                    item.outcome.mutation = str(verdict.mutation or "")
+                    _keep(project, manifest, item, attempt, dry_run=False)
+                    notify(item.spec.name, "filled")
+            save_manifest(project.root, manifest)
+        pending = _next_attempt(pending, builder, cache, attempt, settings.max_attempts, notify)
     return report
+
+
+def _prepare(
+    project: Project,
+    manifest: Manifest,
+    builder: PromptBuilder,
+    report: FillReport,
+    spec: TableSpec,
+    dry_run: bool,
+    force: bool,
+) -> _Table | None:
+    """The table's starting point: skipped, refused, or a prompt to send."""
+    outcome = TableOutcome(spec.name, spec.layer)
+    report.outcomes.append(outcome)
+    module_rel = spec.module_path(project.package)
+    if not dry_run:
+        ensure_stub(project, manifest, spec)
+    state = module_state(project.root / module_rel)
+    if not force:
+        if state is ModuleState.BROKEN:
+            outcome.status = TableStatus.REFUSED
+            outcome.problems = [
+                Problem(ProblemKind.SYNTAX, f"{module_rel} does not parse: fix it, or pass --force to rewrite it")
+            ]
+            return None
+        if state is ModuleState.FILLED:
+            outcome.status, outcome.note = TableStatus.SKIPPED, "already filled (use --force to rewrite it)"
+            return None
+        if state is ModuleState.STUB and edited_by_person(project.root, manifest, module_rel):
+            outcome.status = TableStatus.REFUSED
+            outcome.problems = [
+                Problem(
+                    ProblemKind.CONTRACT,
+                    f"{module_rel} was edited by a person since scaffold wrote it: pass --force to overwrite",
+                )
+            ]
+            return None
+    test_target, existing = _test_target(project, manifest, spec, force)
+    baseline = {rel: _digest_of(project.root / rel) for rel in (module_rel, test_target)}
+    return _Table(spec, outcome, builder.build(spec), test_target, existing, baseline)
+
+
+def _digest_of(path: Path) -> str | None:
+    return digest(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _next_attempt(
+    pending: list[_Table], builder: PromptBuilder, cache: ReplyCache, attempt: int, max_attempts: int, notify: Progress
+) -> list[_Table]:
+    """Tables still to try: the rest either failed for good or get a repair prompt."""
+    still = []
+    for item in pending:
+        if item.outcome.status is not TableStatus.PENDING:  # kept, or refused at the last moment
+            continue
+        if item.cache_key and item.problems:
+            cache.drop(item.cache_key)  # a reply that failed its checks is not worth replaying
+        if any(p.kind.fatal for p in item.problems) or attempt == max_attempts:
+            item.outcome.status = TableStatus.FAILED
+            item.outcome.problems = item.problems
+            item.outcome.seconds = time.perf_counter() - item.started
+            notify(item.spec.name, "failed")
+            continue
+        errors = [str(p) for p in item.problems]
+        item.prompt = builder.repair(item.prompt, item.spec, item.reply, attempt + 1, max_attempts, errors)
+        still.append(item)
+    return still
+
+
+def _record_verdict(audit: AuditLog, item: _Table, attempt: int, verdict: Verdict, seconds: float) -> None:
+    score = verdict.mutation
+    audit.record(
+        table=item.spec.name,
+        attempt=attempt,
+        stage="tests",
+        passed=verdict.passed,
+        errors=[str(p) for p in verdict.problems],
+        tests_run=verdict.tests_run,
+        mutants_killed=score.killed if score else None,
+        mutants_required=score.required if score else None,
+        mutants_equivalent=score.equivalent if score else None,
+        round_seconds=round(seconds, 3),
+    )
 
 
 def _test_target(project: Project, manifest: Manifest, spec: TableSpec, force: bool) -> tuple[str, list[str]]:
@@ -235,18 +322,19 @@ def _test_target(project: Project, manifest: Manifest, spec: TableSpec, force: b
 
 def _ask_all(
     provider: Provider,
-    items: list[_Work],
+    items: list[_Table],
     tables: TablesFile,
     project: Project,
     cache: ReplyCache,
     audit: AuditLog,
+    redactor: Redactor,
     attempt: int,
     jobs: int,
     notify: Progress,
 ) -> None:
-    def ask(item: _Work) -> None:
+    def ask(item: _Table) -> None:
         notify(item.spec.name, f"asking {provider.name} (attempt {attempt})")
-        key = f"{provider.name}-{provider.model}-{item.prompt.hash}"
+        key = cache.key(provider.name, provider.model, item.prompt.hash)
         item.cache_key = key
         cached = cache.get(key)
         call = {
@@ -258,13 +346,14 @@ def _ask_all(
             "prompt_hash": item.prompt.hash,
             "prompt_tokens_estimate": item.prompt.tokens,
         }
+        messages = [{**m, "content": redactor.text(m["content"])} for m in item.prompt.messages]
         try:
             if cached is not None:
                 completion = Completion(cached["text"], 0, 0, cached.get("finish_reason"), 0.0)
             else:
-                completion = provider.complete(Request(item.prompt.messages, item.spec, tables, project.package))
+                completion = provider.complete(Request(messages, item.spec, tables, project.package))
         except ProviderError as exc:
-            item.errors = [f"provider: {exc}"]
+            item.fail(Problem(ProblemKind.PROVIDER, str(exc)))
             audit.record(**call, error=str(exc))
             return
         item.reply = completion.text
@@ -283,7 +372,7 @@ def _ask_all(
         try:
             parsed = parse_reply(completion.text, allowed, completion.finish_reason)
         except ReplyError as exc:
-            item.errors = [f"reply: {exc}"]
+            item.fail(Problem(ProblemKind.REPLY, str(exc)))
             return
         if cached is None:
             cache.put(key, {"text": completion.text, "finish_reason": completion.finish_reason})
@@ -293,39 +382,39 @@ def _ask_all(
         list(pool.map(ask, items))
 
 
-def _static_checks(project: Project, item: _Work) -> None:
+def _static_checks(project: Project, item: _Table) -> list[Problem]:
     spec = item.spec
     module_rel = spec.module_path(project.package)
     test_rel = spec.test_path()
-    errors: list[str] = []
+    problems: list[Problem] = []
     if module_rel not in item.files:
-        errors.append(f"reply: no file {module_rel}")
+        problems.append(Problem(ProblemKind.REPLY, f"no file {module_rel}"))
     if test_rel not in item.files:
-        errors.append(f"reply: no tests ({test_rel} is missing)")
+        problems.append(Problem(ProblemKind.REPLY, f"no tests ({test_rel} is missing)"))
     for rel, text in item.files.items():
         tree, syntax = checks.parse(rel, text)
-        errors += syntax
+        problems += syntax
         if tree is None:
             continue
         if rel == module_rel:
-            errors += checks.check_module(spec, rel, tree)
-            errors += checks.check_policy(rel, tree, is_test=False)
+            problems += checks.check_module(spec, rel, tree)
+            problems += checks.check_policy(rel, tree, is_test=False)
         else:
-            errors += checks.check_policy(rel, tree, is_test=True)
-            errors += checks.check_tests(rel, tree)
-    item.errors = errors
+            problems += checks.check_policy(rel, tree, is_test=True)
+            problems += checks.check_tests(rel, tree)
+    return problems
 
 
-def _ruff_all(project: Project, items: list[_Work]) -> None:
+def _ruff_all(project: Project, items: list[_Table]) -> None:
     """One `ruff` pass over every table's files (a subprocess per table would cost seconds)."""
     if not items:
         return
     files = {rel: text for item in items for rel, text in item.files.items()}
     fixed, lint = checks.ruff_fix_and_format(files, project.root)
     for item in items:
-        problems = [p for p in lint if any(f"ruff: {rel}:" in p for rel in item.files)]
+        problems = [p for p in lint if any(p.message.startswith(f"{rel}:") for rel in item.files)]
         if problems:
-            item.errors = problems
+            item.fail(*problems)
             continue
         test_rel = item.spec.test_path()
         item.files = {rel: fixed[rel] for rel in item.files}
@@ -333,7 +422,8 @@ def _ruff_all(project: Project, items: list[_Work]) -> None:
             item.files[item.test_target] = item.files.pop(test_rel)
 
 
-def _keep(project: Project, manifest: Manifest, item: _Work, dry_run: bool) -> None:
+def _keep(project: Project, manifest: Manifest, item: _Table, attempt: int, dry_run: bool) -> None:
+    """Write the kept files, unless a person edited one of them while the fill ran."""
     outcome = item.outcome
     outcome.seconds = time.perf_counter() - item.started
     diffs = []
@@ -344,10 +434,26 @@ def _keep(project: Project, manifest: Manifest, item: _Work, dry_run: bool) -> N
             "".join(difflib.unified_diff(before.splitlines(True), text.splitlines(True), f"a/{rel}", f"b/{rel}"))
         )
     outcome.diff = "\n".join(diffs)
+    outcome.kept_at = attempt
     if dry_run:
-        outcome.status = "would-write"
+        outcome.status = TableStatus.WOULD_WRITE
+        outcome.note = "passed the static checks; --dry-run ran nothing from the reply and wrote nothing"
+        return
+    # A person may have edited a file while the model and the round were busy: re-check now.
+    changed = [
+        rel for rel in item.files if rel in item.baseline and _digest_of(project.root / rel) != item.baseline[rel]
+    ]
+    if changed:
+        outcome.status = TableStatus.REFUSED
+        outcome.problems = [
+            Problem(
+                ProblemKind.CONTRACT,
+                f"{', '.join(changed)} changed while the fill ran (a person's edit): nothing was written; "
+                "run the fill again, or pass --force to overwrite",
+            )
+        ]
         return
     for rel, text in item.files.items():
         atomic_write(project.root / rel, text)
         manifest.files[rel] = digest(text)
-    outcome.status = "filled"
+    outcome.status = TableStatus.FILLED

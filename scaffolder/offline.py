@@ -25,11 +25,11 @@ class OfflineUnsupported(ValueError):
 
 
 def offline_reply(spec: TableSpec, tables: TablesFile, package: str) -> str:
-    """A reply with the module and its tests, as fenced blocks preceded by their paths."""
-    try:
-        module, tests = _BUILDERS[spec.layer](spec, tables, package)
-    except OfflineUnsupported as exc:
-        return f"The offline generator cannot write {spec.name}: {exc}. Configure a model provider."
+    """A reply with the module and its tests, as fenced blocks preceded by their paths.
+
+    Raises OfflineUnsupported (naming what is missing) when the hints cannot describe the table.
+    """
+    module, tests = _BUILDERS[spec.layer](spec, tables, package)
     return (
         f"Offline generator output for {spec.name}.\n\n"
         f"{spec.module_path(package)}\n```python\n{module}```\n\n"

@@ -23,6 +23,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 ProviderName = Literal["auto", "openai", "azure", "databricks", "ollama", "offline"]
+SandboxName = Literal["auto", "bwrap", "seatbelt", "off"]
 
 
 class ScaffoldError(Exception):
@@ -42,6 +43,10 @@ class ScaffoldSettings(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=10, description="SDK retries on 429/5xx/timeouts")
     max_tokens: int = Field(default=4096, ge=256)
     prompt_token_budget: int = Field(default=4000, ge=1000)
+    sandbox: SandboxName = Field(
+        default="auto", description="the OS sandbox for model-written code; off runs it unconfined (opt-out)"
+    )
+    mutants: bool = Field(default=True, description="keep a table only when its tests kill every mutant")
 
 
 ENV_SETTINGS = {
@@ -53,6 +58,7 @@ ENV_SETTINGS = {
     "SCAFFOLD_TEST_TIMEOUT_SECONDS": "test_timeout_seconds",
     "SCAFFOLD_REQUEST_TIMEOUT_SECONDS": "request_timeout_seconds",
     "SCAFFOLD_MAX_RETRIES": "max_retries",
+    "SCAFFOLD_SANDBOX": "sandbox",
 }
 
 

@@ -17,7 +17,7 @@ from typing import Protocol
 import openai
 
 from lakeforge.tables import TablesFile, TableSpec
-from scaffolder.offline import offline_reply
+from scaffolder.offline import OfflineUnsupported, offline_reply
 from scaffolder.project import ScaffoldError, ScaffoldSettings
 
 
@@ -55,7 +55,13 @@ class OfflineProvider:
 
     def complete(self, request: Request) -> Completion:
         start = time.perf_counter()
-        text = offline_reply(request.spec, request.tables, request.package)
+        try:
+            text = offline_reply(request.spec, request.tables, request.package)
+        except OfflineUnsupported as exc:  # the same question gets the same answer: do not ask again
+            raise ProviderError(
+                f"the offline generator cannot write {request.spec.name}: {exc}; configure a model provider "
+                "(OPENAI_API_KEY, DATABRICKS_HOST, ...) or add the hints to tables.yml"
+            ) from None
         return Completion(text, 0, 0, "stop", time.perf_counter() - start)
 
 

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import ast
 import re
+from enum import Enum
+from pathlib import Path
 
 from lakeforge.tables import SIMPLE_TYPES, TableSpec
+from scaffolder.project import Project
+from scaffolder.writer import Manifest, atomic_write, write_tracked
 
 _DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)")
 _ARRAY = re.compile(r"array<(.+)>")
@@ -74,8 +78,27 @@ def stub_test(spec: TableSpec) -> str:
     )
 
 
+class ModuleState(str, Enum):
+    MISSING = "missing"
+    STUB = "stub"
+    FILLED = "filled"
+    BROKEN = "broken"  # does not parse: neither a stub to fill nor finished work
+
+
+def module_state(path: Path) -> ModuleState:
+    """What a table's module is now, so a broken file is never reported as filled."""
+    if not path.is_file():
+        return ModuleState.MISSING
+    source = path.read_text(encoding="utf-8")
+    try:
+        ast.parse(source)
+    except SyntaxError:
+        return ModuleState.BROKEN
+    return ModuleState.STUB if is_stub(source) else ModuleState.FILLED
+
+
 def is_stub(source: str) -> bool:
-    """True when `transform` only raises NotImplementedError (or the module does not parse)."""
+    """True when `transform` raises NotImplementedError (False when the module does not parse)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -92,3 +115,23 @@ def is_stub(source: str) -> bool:
 
 def is_stub_test(source: str) -> bool:
     return '@pytest.mark.skip(reason="stub:' in source
+
+
+def ensure_stub(project: Project, manifest: Manifest, spec: TableSpec) -> list[str]:
+    """Create the module and test stubs when missing; returns the paths created.
+
+    Shared by `scaffold add` and `scaffold fill`, so adding a table never loads the fill engine.
+    """
+    created = []
+    for rel, text in (
+        (spec.module_path(project.package), stub_module(spec)),
+        (spec.test_path(), stub_test(spec)),
+    ):
+        path = project.root / rel
+        if not path.exists():
+            init = path.parent / "__init__.py"
+            if rel.startswith("src/") and not init.exists():
+                atomic_write(init, "")
+            write_tracked(project.root, manifest, rel, text)
+            created.append(rel)
+    return created

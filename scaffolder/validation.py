@@ -1,54 +1,73 @@
-"""Run the candidates' tests on local Spark: one pytest process (one JVM) for the whole round.
+"""The validation round: run the candidates' tests on local Spark, in the sandbox, and judge them.
 
-The candidates are laid over a shadow copy of the repo, so nothing in the repo changes until a
-table has passed. Every test runs twice (pytest-repeat: a flaky test is rejected), each under a
-time limit (pytest-timeout: an endless loop fails that test, not the round), and a mutant copy
-of each table's tests runs with `transform` replaced by one returning its first input: if every
-mutant test still passes, the tests cannot catch a broken transform and are rejected.
+All tables of a round share one pytest process (one JVM start). The candidates are laid over a
+shadow copy of the repo, so nothing in the repo changes until a table has passed; the round
+runs under the OS sandbox (`sandbox.py`) with the plugin from `inside/` loaded first. The plugin
+reports events on a pipe while it runs; from them this module builds one verdict per table:
+
+- every test passed each of its runs (a flaky test, a failure, a hang or a skipped generated
+  test fails the table);
+- the DataFrames `transform` returned honoured the contract (`lakeforge.contract`);
+- the code tried nothing the detector forbids (processes, network, writes outside the round,
+  credential reads);
+- the tests killed every mutant that differs from the real output on their inputs.
+
+A test that hangs past its limit and defeats the in-process timer is stopped from outside: the
+round is killed, that table fails ("hung"), and the tables not yet judged run again in a new
+round, so one bad reply never costs the others their verdict.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
+import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-import xml.etree.ElementTree as ET
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from lakeforge.jvm import cache_dir
 from lakeforge.tables import TableSpec
+from scaffolder.inside.plan import (
+    EVENT,
+    PLAN_FILE,
+    PLAN_VAR,
+    CollectError,
+    Contract,
+    Done,
+    Event,
+    Imported,
+    MutantOutcome,
+    Mutants,
+    Policy,
+    Result,
+    RoundPlan,
+    Started,
+    TablePlan,
+)
+from scaffolder.problems import Problem, ProblemKind
+from scaffolder.sandbox import (
+    Layout,
+    Sandbox,
+    SandboxMode,
+    credential_paths,
+    interpreter_paths,
+    sandbox_environment,
+    user_homes,
+)
 
-SECRET_PATTERNS = re.compile(r"(_TOKEN|_KEY|_SECRET|_PASSWORD)$|^(DATABRICKS_|OPENAI_|AZURE_|SCAFFOLD_)")
-MUTANT_FIXTURE = '''
-
-import pytest as _scaffold_pytest
-
-_scaffold_marks = globals().get("pytestmark", [])
-pytestmark = [  # the mutant runs once: flakiness is judged on the real tests
-    *(_scaffold_marks if isinstance(_scaffold_marks, list) else [_scaffold_marks]),
-    _scaffold_pytest.mark.repeat(1),
-]
-
-@_scaffold_pytest.fixture(autouse=True)
-def _scaffold_mutant(monkeypatch):
-    """Mutation check: transform returns its first input unchanged."""
-    import importlib
-
-    module = importlib.import_module({module!r})
-    original = module.transform
-
-    def mutant(*frames, **named):
-        return frames[0] if frames else next(iter(named.values()))
-
-    monkeypatch.setattr(module, "transform", mutant)
-    for name, value in list(globals().items()):
-        if value is original:
-            monkeypatch.setitem(globals(), name, mutant)
-'''
+KEEP_VAR = "SCAFFOLD_KEEP_ROUND"  # keep the round's folder (shadow copy, plan, pytest.log) to debug it
+GRACE_SECONDS = 15.0  # past a test's own limit before the round is stopped from outside
+SETUP_SECONDS = 180.0  # a test's set-up (the first one waits for Spark to start)
 
 
 @dataclass
@@ -56,13 +75,25 @@ class Candidate:
     spec: TableSpec
     files: dict[str, str]  # repo-relative path -> text (module and generated tests)
     extra_tests: list[str] = field(default_factory=list)  # the module's existing tests, repo-relative
+    mutants: bool = True
+
+
+@dataclass
+class MutationScore:
+    killed: int
+    required: int
+    equivalent: int
+
+    def __str__(self) -> str:
+        return f"{self.killed}/{self.required} mutants killed ({self.equivalent} equivalent on the tests' inputs)"
 
 
 @dataclass
 class Verdict:
     passed: bool
-    errors: list[str]
+    problems: list[Problem]
     tests_run: int = 0
+    mutation: MutationScore | None = None
 
 
 @dataclass
@@ -70,157 +101,379 @@ class RoundResult:
     verdicts: dict[str, Verdict]
     jvm_starts: int
     seconds: float
+    mutation_seconds: float = 0.0  # the part of `seconds` spent on mutants
+    test_seconds: float = 0.0  # the part spent running the real tests
 
 
-def clean_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The environment for generated code: no tokens, keys, secrets or cloud credentials."""
-    return {k: v for k, v in environ.items() if not SECRET_PATTERNS.search(k)}
+@dataclass
+class RoundSettings:
+    test_timeout: float = 60.0
+    round_timeout: float = 600.0
+    repeat: int = 2
 
 
 def run_round(
     root: Path,
     package: str,
     candidates: list[Candidate],
-    test_timeout: float,
-    round_timeout: float,
+    settings: RoundSettings,
+    sandbox: Sandbox,
     environ: Mapping[str, str] | None = None,
 ) -> RoundResult:
-    import time
-
+    """Judge every candidate in as few sandboxed pytest processes as possible (normally one)."""
+    environ = os.environ if environ is None else environ
     start = time.perf_counter()
-    if not candidates:
-        return RoundResult({}, 0, 0.0)
-    with tempfile.TemporaryDirectory(prefix="scaffold-round-") as tmp:
-        shadow = Path(tmp) / "repo"
-        _lay_out(root, shadow, package, candidates)
-        junit = Path(tmp) / "junit.xml"
-        paths = []
-        for c in candidates:
-            paths += [p for p in c.files if p.startswith("tests/")] + c.extra_tests
-            paths.append(_mutant_path(c.spec))
-        env = clean_environment(os.environ if environ is None else environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(shadow / "src"), env.get("PYTHONPATH")]))
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        args = [
+    result = RoundResult({}, 0, 0.0)
+    remaining = list(candidates)
+    keep = bool(environ.get(KEEP_VAR))
+    base = Path(tempfile.mkdtemp(prefix="scaffold-round-")).resolve()
+    try:
+        attempt = 0
+        while remaining:
+            attempt += 1
+            process = _Process(base / f"run{attempt}", root, package, remaining, settings, sandbox, environ)
+            judged, unjudged = process.run()
+            result.jvm_starts += 1
+            result.verdicts.update(judged)
+            result.mutation_seconds += process.mutation_seconds
+            result.test_seconds += process.test_seconds
+            if len(unjudged) == len(remaining):  # nothing judged: never loop forever
+                for c in unjudged:
+                    result.verdicts[c.spec.name] = Verdict(False, [Problem(ProblemKind.TESTS, process.abandoned)])
+                break
+            remaining = unjudged
+    finally:
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+class _Process:
+    """One sandboxed pytest process for some candidates, watched from outside."""
+
+    def __init__(
+        self,
+        folder: Path,
+        root: Path,
+        package: str,
+        candidates: list[Candidate],
+        settings: RoundSettings,
+        sandbox: Sandbox,
+        environ: Mapping[str, str],
+    ) -> None:
+        self.folder = folder
+        self.root = root
+        self.package = package
+        self.candidates = candidates
+        self.settings = settings
+        self.sandbox = sandbox
+        self.environ = environ
+        self.events: list[Event] = []
+        self.lock = threading.Lock()
+        self.activity: tuple[str, str, str, float] | None = None  # (table, what, kind, since)
+        self.abandoned = "tests: the validation round stopped before any table was judged"
+        self.mutation_seconds = 0.0
+        self.test_seconds = 0.0
+
+    # --- lay-out ------------------------------------------------------------------------------
+
+    def _lay_out(self) -> tuple[Path, RoundPlan, Layout]:
+        shadow, scratch, home = self.folder / "repo", self.folder / "tmp", self.folder / "home"
+        for folder in (shadow, scratch, home):
+            folder.mkdir(parents=True)
+        shutil.copytree(self.root / "src", shadow / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        for name in ("tables.yml", "pyproject.toml"):
+            if (self.root / name).is_file():
+                shutil.copy2(self.root / name, shadow / name)
+        if (self.root / "config").is_dir():
+            shutil.copytree(self.root / "config", shadow / "config")
+        mounts: list[tuple[Path, Path]] = []
+        if (self.root / "data").is_dir():
+            if self.sandbox.mode is SandboxMode.OFF:
+                shutil.copytree(self.root / "data", shadow / "data")  # a copy: nothing reaches the real repo
+            else:
+                (shadow / "data").mkdir()
+                mounts.append(((self.root / "data").resolve(), shadow / "data"))
+        tables = []
+        for c in self.candidates:
+            for rel, text in c.files.items():
+                (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
+                (shadow / rel).write_text(text, encoding="utf-8")
+            for rel in c.extra_tests:
+                (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(self.root / rel, shadow / rel)
+            module_rel = c.spec.module_path(self.package)
+            generated = [rel for rel in c.files if rel.startswith("tests/")]
+            tables.append(
+                TablePlan(
+                    name=c.spec.name,
+                    module=c.spec.module_name(self.package),
+                    files=[str(shadow / module_rel), *(str(shadow / rel) for rel in generated)],
+                    tests=[str(shadow / rel) for rel in [*generated, *c.extra_tests]],
+                    generated=[str(shadow / rel) for rel in generated],
+                    mutants=c.mutants,
+                )
+            )
+        homes = user_homes(self.environ)
+        plan = RoundPlan(
+            root=str(shadow),
+            package=self.package,
+            tables=tables,
+            test_timeout=self.settings.test_timeout,
+            repeat=self.settings.repeat,
+            channel_fd=-1,
+            writable=[str(scratch), str(home)],
+            credentials=[str(p) for p in credential_paths(homes, self.root)],
+            private_tmp=self.sandbox.mode is SandboxMode.BWRAP,
+        )
+        (self.folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        readable = [*interpreter_paths(), shadow, self.folder / PLAN_FILE, self.folder / "pytest.ini"]
+        jvm_cache = cache_dir()
+        if jvm_cache.is_dir():
+            readable.append(jvm_cache.resolve())
+        layout = Layout(
+            workdir=shadow,
+            home=home,
+            writable=[scratch],
+            readable=readable,
+            mounts=mounts,
+            hidden=[*homes, self.root.resolve()],
+            credentials=[Path(p) for p in plan.credentials],
+        )
+        return shadow, plan, layout
+
+    def _command(self, shadow: Path, plan: RoundPlan) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "pytest",
             "-p",
+            "scaffolder.inside.plugin",
+            "-p",
             "lakeforge.testing",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            str(self.folder / "pytest.ini"),
+            f"--rootdir={shadow}",
             "--noconftest",
             "--import-mode=importlib",
             "-o",
-            "addopts=",
-            "-p",
-            "no:cacheprovider",
-            "--count=2",
-            "--repeat-scope=function",
-            f"--timeout={test_timeout:g}",
-            "--timeout-method=signal",
-            "-o",
-            "timeout_func_only=true",  # the shared Spark start belongs to no single test
-            f"--rootdir={shadow}",
-            f"--junitxml={junit}",
+            "lakeforge_contract=false",
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",
             "-q",
             "--continue-on-collection-errors",
-            *dict.fromkeys(paths),
+            *dict.fromkeys(path for table in plan.tables for path in table.tests),
         ]
+
+    # --- running and watching -----------------------------------------------------------------
+
+    def run(self) -> tuple[dict[str, Verdict], list[Candidate]]:
+        shadow, plan, layout = self._lay_out()
+        read_fd, write_fd = os.pipe()
+        plan.channel_fd = write_fd
+        (self.folder / PLAN_FILE).write_text(plan.model_dump_json(), encoding="utf-8")
+        scratch = self.folder / "tmp"
+        python_path = os.pathsep.join(filter(None, [str(shadow / "src"), self.environ.get("PYTHONPATH")]))
+        env = sandbox_environment(
+            self.environ,
+            layout.home,
+            {
+                "PYTHONPATH": python_path,
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+                PLAN_VAR: str(self.folder / PLAN_FILE),
+                "LAKEFORGE_CACHE_DIR": str(cache_dir()),
+                "TMPDIR": str(scratch),
+                "SPARK_LOCAL_DIRS": str(scratch),
+                # The JVM's temp files go to the round's scratch too, so /tmp stays the code's alone.
+                "JAVA_TOOL_OPTIONS": f"-Djava.io.tmpdir={scratch} -XX:-UsePerfData",
+                "PYSPARK_PYTHON": sys.executable,
+            },
+        )
+        argv = self.sandbox.wrap(self._command(shadow, plan), layout)
+        (self.folder / "command.txt").write_text(shlex.join(argv) + "\n", encoding="utf-8")
+        log = (self.folder / "pytest.log").open("w")
+        started = time.perf_counter()
         try:
-            run = subprocess.run(args, cwd=shadow, env=env, capture_output=True, text=True, timeout=round_timeout)
-            output = run.stdout + run.stderr
-        except subprocess.TimeoutExpired:
-            seconds = time.perf_counter() - start
-            message = f"tests: the validation round hit its {round_timeout:g}s limit (a test hangs outside Python?)"
-            return RoundResult({c.spec.name: Verdict(False, [message]) for c in candidates}, 1, seconds)
-        verdicts = _verdicts(candidates, junit, output)
-        return RoundResult(verdicts, 1, time.perf_counter() - start)
+            process = subprocess.Popen(
+                argv,
+                cwd=shadow,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=[write_fd],
+                start_new_session=True,
+            )
+        finally:
+            os.close(write_fd)
+            log.close()
+        reader = threading.Thread(target=self._read, args=(read_fd,), daemon=True)
+        reader.start()
+        blamed = self._watch(process, started)
+        reader.join(timeout=10)
+        return self._verdicts(blamed)
 
+    def _read(self, fd: int) -> None:
+        with os.fdopen(fd, "rb") as stream:
+            for line in stream:
+                try:
+                    event = EVENT.validate_json(line)
+                except ValidationError:
+                    continue  # not the plugin's: the candidate wrote to the pipe
+                now = time.perf_counter()
+                with self.lock:
+                    self.events.append(event)
+                    if isinstance(event, Started):
+                        self.activity = (event.table, event.test, event.phase, now)
+                    elif isinstance(event, Imported):
+                        self.activity = (event.table, event.file, "import", now)
+                    elif isinstance(event, (Result, Mutants, Done)):
+                        self.activity = None
 
-def _mutant_path(spec: TableSpec) -> str:
-    return f"tests/scaffold_mutants/{spec.layer}/test_{spec.name}__mutant.py"
+    def _watch(self, process: subprocess.Popen[bytes], started: float) -> tuple[str, str] | None:
+        """Wait for the process; stop it when a test outlives its limit. Returns (table, why) to blame."""
+        limit = self.settings.test_timeout + GRACE_SECONDS
+        while True:
+            try:
+                process.wait(timeout=0.2)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            now = time.perf_counter()
+            with self.lock:
+                activity = self.activity
+            if activity is not None:
+                table, what, kind, since = activity
+                allowed = SETUP_SECONDS if kind == "setup" else limit
+                if now - since > allowed:
+                    self._kill(process)
+                    where = f"importing {Path(what).name}" if kind == "import" else f"{what} ({kind})"
+                    return (
+                        table,
+                        f"{where} did not finish within {allowed:g}s and was stopped (a hang the time limit could not interrupt)",
+                    )
+            if now - started > self.settings.round_timeout:
+                self._kill(process)
+                table = activity[0] if activity else ""
+                return table, f"the validation round hit its {self.settings.round_timeout:g}s limit"
+        with self.lock:
+            done = any(isinstance(e, Done) for e in self.events)
+            activity = self.activity
+        if not done:
+            tail = _tail(self.folder / "pytest.log")
+            why = f"the round's process exited with code {process.returncode} ({tail})"
+            return (activity[0] if activity else ""), why
+        return None
 
+    @staticmethod
+    def _kill(process: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
-def _lay_out(root: Path, shadow: Path, package: str, candidates: list[Candidate]) -> None:
-    shadow.mkdir(parents=True)
-    shutil.copytree(root / "src", shadow / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("tables.yml", "pyproject.toml"):
-        if (root / name).is_file():
-            shutil.copy2(root / name, shadow / name)
-    if (root / "config").is_dir():
-        shutil.copytree(root / "config", shadow / "config")
-    if (root / "data").exists():
-        (shadow / "data").symlink_to((root / "data").resolve(), target_is_directory=True)
-    for c in candidates:
-        for rel, text in c.files.items():
-            (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
-            (shadow / rel).write_text(text, encoding="utf-8")
-        for rel in c.extra_tests:
-            (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(root / rel, shadow / rel)
-        tests = "".join(text for rel, text in c.files.items() if rel.startswith("tests/"))
-        mutant = shadow / _mutant_path(c.spec)
-        mutant.parent.mkdir(parents=True, exist_ok=True)
-        mutant.write_text(tests + MUTANT_FIXTURE.format(module=c.spec.module_name(package)), encoding="utf-8")
+    # --- verdicts -----------------------------------------------------------------------------
 
+    def _verdicts(self, blamed: tuple[str, str] | None) -> tuple[dict[str, Verdict], list[Candidate]]:
+        """Verdicts for the tables the process finished; the ones it never reached run again."""
+        with self.lock:
+            events = list(self.events)
+        by_table: dict[str, list[Event]] = {c.spec.name: [] for c in self.candidates}
+        order: list[str] = []  # tables in the order their tests started
+        for event in events:
+            table = getattr(event, "table", None)
+            if table in by_table:
+                by_table[table].append(event)
+                if isinstance(event, Started) and table not in order:
+                    order.append(table)
+            elif isinstance(event, Done):
+                self.test_seconds, self.mutation_seconds = event.test_seconds, event.mutant_seconds
+        if blamed is None:  # the plugin said Done: every table was judged
+            return {c.spec.name: self._verdict(c, by_table[c.spec.name]) for c in self.candidates}, []
+        blamed_table, why = blamed
+        if not blamed_table:
+            self.abandoned = why
+        finished = set(order[:-1])  # a later table started, so these ran to their end
+        judged: dict[str, Verdict] = {}
+        unjudged: list[Candidate] = []
+        for c in self.candidates:
+            name = c.spec.name
+            if name == blamed_table:
+                verdict = self._verdict(c, by_table[name])
+                verdict.problems.append(Problem(ProblemKind.TESTS, why))
+                verdict.passed = False
+                judged[name] = verdict
+            elif name in finished:
+                judged[name] = self._verdict(c, by_table[name])
+            else:
+                unjudged.append(c)
+        return judged, unjudged
 
-def _verdicts(candidates: list[Candidate], junit: Path, output: str) -> dict[str, Verdict]:
-    cases: list[tuple[str, str, str, str]] = []  # classname, name, outcome, message
-    if junit.is_file():
-        for case in ET.parse(junit).getroot().iter("testcase"):
-            outcome, message = "passed", ""
-            for child in case:
-                if child.tag in ("failure", "error"):
-                    outcome, message = "failed", (child.get("message") or child.text or "")
-                elif child.tag == "skipped":
-                    outcome = "skipped"
-            cases.append((case.get("classname") or "", case.get("name") or "", outcome, message))
-    verdicts = {}
-    for c in candidates:
-        test_modules = [rel[:-3].replace("/", ".") for rel in [*c.files, *c.extra_tests] if rel.startswith("tests/")]
-        mutant_module = _mutant_path(c.spec)[:-3].replace("/", ".")
-        own = [case for case in cases if case[0] in test_modules]
-        mutants = [case for case in cases if case[0] == mutant_module]
-        errors: list[str] = []
-        runs: dict[str, list[tuple[str, str]]] = {}
-        for _, name, outcome, message in own:
-            runs.setdefault(re.sub(r"\[?\d+-2\]$", "", name).rstrip("-[").rstrip("["), []).append((outcome, message))
-        if not own:
-            problem = _collection_problem(output, test_modules)
-            errors.append(f"tests: no test ran for {c.spec.name}{': ' + problem if problem else ''}")
-        for name, results in runs.items():
-            outcomes = [o for o, _ in results]
-            message = next((m for o, m in results if o == "failed"), "")
-            if "Timeout" in message:
-                errors.append(f"tests: {name} timed out (endless loop?): {_first_line(message)}")
+    def _verdict(self, candidate: Candidate, events: list[Event]) -> Verdict:
+        shadow = self.folder / "repo"
+        generated = {str(shadow / rel) for rel in candidate.files if rel.startswith("tests/")}
+        problems: list[Problem] = []
+        for event in events:
+            if isinstance(event, Policy):
+                problems.append(Problem(ProblemKind.POLICY, event.message))
+            elif isinstance(event, CollectError):
+                where = Path(event.file).relative_to(shadow) if event.file.startswith(str(shadow)) else event.file
+                problems.append(Problem(ProblemKind.TESTS, f"could not import {where}: {event.message}"))
+        runs: dict[tuple[str, str], list[Result]] = {}
+        for event in events:
+            if isinstance(event, Result):
+                runs.setdefault((event.file, event.test), []).append(event)
+        failure_text = []
+        for (file, test), results in runs.items():
+            outcomes = [r.outcome for r in results]
+            message = next((r.message for r in results if r.outcome in ("failed", "timeout")), "")
+            failure_text.append(message)
+            if "timeout" in outcomes:
+                problems.append(Problem(ProblemKind.TESTS, f"{test} timed out: {message}"))
             elif all(o == "failed" for o in outcomes):
-                errors.append(f"tests: {name} failed: {_first_line(message)}")
+                problems.append(Problem(ProblemKind.TESTS, f"{test} failed: {message}"))
             elif "failed" in outcomes:
-                errors.append(f"tests: {name} is flaky: passed once and failed once ({_first_line(message)})")
-            elif all(o == "skipped" for o in outcomes):
-                errors.append(f"tests: {name} is skipped: generated tests must run")
-        if own and not errors:
-            if not mutants:
-                errors.append("tests: the mutation check did not run")
-            elif all(outcome in ("passed", "skipped") for _, _, outcome, _ in mutants):
-                errors.append(
-                    "tests: they still pass when transform returns its input unchanged: assert the transformed rows"
+                problems.append(
+                    Problem(
+                        ProblemKind.TESTS,
+                        f"{test} is flaky: passed {outcomes.count('passed')} of {len(outcomes)} runs ({message})",
+                    )
                 )
-        verdicts[c.spec.name] = Verdict(not errors, errors, len(own))
-    return verdicts
+            elif file in generated and any(o in ("skipped", "xfailed") for o in outcomes):
+                problems.append(
+                    Problem(ProblemKind.TESTS, f"{test} is {outcomes[0]}: generated tests must run and pass, not skip")
+                )
+        if not runs and not any(p.kind is ProblemKind.TESTS for p in problems):
+            problems.append(Problem(ProblemKind.TESTS, f"no test ran for {candidate.spec.name}"))
+        seen: set[str] = set()
+        for event in events:
+            if isinstance(event, Contract) and event.message not in seen:
+                seen.add(event.message)
+                if not any(event.message in text for text in failure_text):
+                    problems.append(Problem(ProblemKind.CONTRACT, event.message))
+        mutation = None
+        mutants = [e for e in events if isinstance(e, Mutants)]
+        if mutants:
+            outcomes_: list[MutantOutcome] = mutants[-1].outcomes
+            killed = sum(1 for o in outcomes_ if o.status == "killed")
+            survived = [o for o in outcomes_ if o.status == "survived"]
+            equivalent = sum(1 for o in outcomes_ if o.status == "equivalent")
+            mutation = MutationScore(killed, killed + len(survived), equivalent)
+            problems += [Problem(ProblemKind.MUTANTS, f"your tests still pass {o.advice}") for o in survived]
+        elif candidate.mutants and not problems:
+            problems.append(Problem(ProblemKind.MUTANTS, "the mutation check did not run"))
+        return Verdict(not problems, _unique(problems), len(runs), mutation)
 
 
-def _first_line(message: str) -> str:
-    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
-    return (lines[0] if lines else "no message")[:300]
+def _unique(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
 
 
-def _collection_problem(output: str, modules: list[str]) -> str:
-    """The first error line of this table's own collection error section, if pytest printed one."""
-    sections = re.split(r"_+ ERROR collecting ", output)
-    for section in sections[1:]:
-        header = section.splitlines()[0] if section else ""
-        if any(module.replace(".", "/") + ".py" in header for module in modules):
-            for line in section.splitlines():
-                if line.startswith("E "):
-                    return line[1:].strip()[:300]
-    return ""
+def _tail(log: Path) -> str:
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "no output"
+    return lines[-1][:300] if lines else "no output"

@@ -120,43 +120,43 @@ CASES: dict[str, tuple[Callable[[str, str], str], str, dict]] = {
     ),
     "test_import_error": (
         _edit_tests(lambda tests: tests.replace("from shop.", "from shop_missing.")),
-        "no test ran",
+        "could not import tests/unit/bronze/test_case_test_import_error.py: ModuleNotFoundError",
         {},
     ),
     "forbidden_subprocess": (
         _edit_module("import logging\n", "import logging\nimport subprocess\n"),
-        "policy no-subprocess",
+        "policy: no-subprocess",
         {},
     ),
     "os_system": (
         _edit_module("    typed = raw.select(", "    __import__('os').system('true')\n    typed = raw.select("),
-        "policy no-eval-exec",
+        "policy: no-eval-exec",
         {},
     ),
     "eval_call": (
         _edit_module("    typed = raw.select(", "    eval('1 + 1')\n    typed = raw.select("),
-        "policy no-eval-exec",
+        "policy: no-eval-exec",
         {},
     ),
-    "network_import": (_edit_module("import logging\n", "import logging\nimport requests\n"), "policy no-network", {}),
+    "network_import": (_edit_module("import logging\n", "import logging\nimport requests\n"), "policy: no-network", {}),
     "file_delete": (
         _edit_module(
             "    typed = raw.select(",
             "    __file__ and None\n    import os\n    os.remove('x')\n    typed = raw.select(",
         ),
-        "policy no-file-delete",
+        "policy: no-file-delete",
         {},
     ),
     "file_write": (
         _edit_module("    typed = raw.select(", "    open('x.txt', 'w')\n    typed = raw.select("),
-        "policy no-file-write",
+        "policy: no-file-write",
         {},
     ),
     "io_in_transform": (
         _edit_module(
             "    return add_ingestion_metadata", "    raw.write.saveAsTable('x')\n    return add_ingestion_metadata"
         ),
-        "policy no-io-in-transform",
+        "policy: no-io-in-transform",
         {},
     ),
     "path_traversal": (

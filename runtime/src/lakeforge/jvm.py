@@ -8,6 +8,7 @@ classpath or JDK gets its own archive instead of a rejected one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -79,7 +80,8 @@ def cds_options() -> list[str]:
     archive = folder / f"spark-{_archive_key()}.jsa"
     lock = archive.with_suffix(".lock")
     if archive.is_file() and archive.stat().st_size > 0:
-        lock.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only cache (a sandboxed run) still maps the archive
+            lock.unlink(missing_ok=True)
         return [f"-XX:SharedArchiveFile={archive}"]
     try:
         if lock.exists() and time.time() - lock.stat().st_mtime > _STALE_LOCK_SECONDS:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from lakeforge.catalog import CatalogHelper
 from lakeforge.config import ConfigLoader, EnvironmentConfig
+from lakeforge.contract import schema_problems
 from lakeforge.errors import LakeforgeError
 from lakeforge.io import read_source, write_table
 from lakeforge.observability import timed
@@ -76,19 +77,19 @@ def build_table(
 ) -> DataFrame:
     """Read the inputs and apply the table's transform (no write).
 
-    `check_columns=False` inside declarative pipelines, which forbid analysing a DataFrame in a
-    query function; the final `select` still fails there, at graph analysis, on a missing column.
+    The output must match the table's contract (`lakeforge.contract`: names, order, types), the
+    same check `scaffold fill` and the unit tests apply. `check_columns=False` inside declarative
+    pipelines, which forbid analysing a DataFrame in a query function; the final `select` still
+    fails there, at graph analysis, on a missing column.
     """
     transform = load_transform(package, spec)
     result = transform(*input_frames(spark, config, tables, spec))
     if not check_columns:
         return result.select(*spec.column_names())
-    missing = [c for c in spec.column_names() if c not in result.columns]
-    if missing:
-        raise LakeforgeError(
-            f"table {spec.name!r}: transform() returned no column(s) {missing} declared in {TABLES_FILE}"
-        )
-    return result.select(*spec.column_names())
+    problems = schema_problems(result.schema, spec)
+    if problems:
+        raise LakeforgeError(f"table {spec.name!r}: {problems[0]}")
+    return result
 
 
 def run_layer(

@@ -3,21 +3,34 @@
 One tuned local session serves the whole test run, because the JVM start is the cost that
 matters in small DataFrame tests (a test itself takes ~0.5 s after warm-up). Tables written by
 tests go to a temporary warehouse so the repo is never littered with `spark-warehouse/`.
+
+Every table's `transform` is also wrapped for the run (`TransformGuard`): whatever a unit test
+feeds it, the DataFrame it returns must match `tables.yml` (names, order, types, NOT NULL
+columns, unique keys), the same output contract `scaffold fill` holds generated code to. Turn
+it off with `lakeforge_contract = false` in the pytest ini options.
 """
 
 from __future__ import annotations
 
 import atexit
+import functools
+import importlib
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from lakeforge.contract import ContractViolation, row_problems, schema_problems
+from lakeforge.errors import LakeforgeError
 from lakeforge.session import SparkSessionFactory, databricks_connect_configured, on_databricks
+from lakeforge.tables import TABLES_FILE, TablesFile, TableSpec, load_tables
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -62,9 +75,135 @@ class _BackgroundSession:
         return self.session
 
 
+@dataclass
+class Call:
+    """One call of a table's `transform` during a test run, with its contract problems."""
+
+    spec: TableSpec
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    result: Any
+    problems: list[str]
+    rows: list[Any] | None = None  # the collected output, when the contract was checked
+
+
+Override = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Any]
+
+
+@dataclass
+class TransformGuard:
+    """Wraps each table module's `transform` so every call's output is checked against the contract.
+
+    The wrapper is installed on the module before the tests import it, so `from ... import
+    transform` in a test gets the checked function. `listeners` see every call (scaffold's
+    validation round records them); `overrides` replace a table's function for a while (scaffold
+    runs its mutants through them); `checks` switches the contract check off while they run.
+    """
+
+    tables: TablesFile
+    package: str
+    checks: bool = True
+    listeners: list[Callable[[Call], None]] = field(default_factory=list)
+    overrides: dict[str, Override] = field(default_factory=dict)
+    modules: dict[str, ModuleType] = field(default_factory=dict)
+    originals: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    wrappers: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def install(self) -> list[str]:
+        """Wrap every table whose module imports and defines `transform`; returns their names."""
+        for spec in self.tables.tables:
+            try:
+                module = importlib.import_module(spec.module_name(self.package))
+            except Exception:  # a missing or broken module is the contract test's to report
+                continue
+            original = getattr(module, "transform", None)
+            if not callable(original) or spec.name in self.wrappers:
+                continue
+            self.modules[spec.name] = module
+            self.originals[spec.name] = original
+            self.wrappers[spec.name] = self._wrap(spec, original)
+            module.transform = self.wrappers[spec.name]  # type: ignore[attr-defined]
+        return list(self.wrappers)
+
+    def uninstall(self) -> None:
+        for name, module in self.modules.items():
+            module.transform = self.originals[name]  # type: ignore[attr-defined]
+        self.modules.clear()
+        self.wrappers.clear()
+
+    def _wrap(self, spec: TableSpec, original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def transform(*args: Any, **kwargs: Any) -> Any:
+            override = self.overrides.get(spec.name)
+            result = override(original, args, kwargs) if override else original(*args, **kwargs)
+            problems: list[str] = []
+            rows = None
+            if self.checks and _is_dataframe(result):
+                problems = schema_problems(result.schema, spec)
+                if not problems:
+                    rows = result.collect()
+                    problems = row_problems(rows, spec)
+            for listener in list(self.listeners):
+                listener(Call(spec, args, kwargs, result, problems, rows))
+            if problems:
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                raise ContractViolation(f"contract: {spec.name}: {problems[0]}{more}")
+            return result
+
+        return transform
+
+
+def _is_dataframe(value: Any) -> bool:
+    try:
+        from pyspark.sql import DataFrame
+    except ImportError:  # pragma: no cover - the plugin's tests need pyspark anyway
+        return False
+    return isinstance(value, DataFrame)
+
+
+def find_package(root: Path) -> str | None:
+    """The pipeline package under `src/` (the one folder with a `transformations` package)."""
+    found = [p.name for p in sorted((root / "src").glob("*/transformations")) if p.is_dir()]
+    return found[0] if len(found) == 1 else None
+
+
+def transform_guard(config: pytest.Config) -> TransformGuard | None:
+    """The guard this run installed (None outside a pipeline repo or when switched off)."""
+    return config.stash.get(_GUARD, None)
+
+
+_GUARD = pytest.StashKey[TransformGuard]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "lakeforge_contract",
+        "check every transform() output against tables.yml during tests (default true)",
+        type="bool",
+        default=True,
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    root = Path(config.rootpath)
+    package = find_package(root)
+    if not config.getini("lakeforge_contract") or package is None or not (root / TABLES_FILE).is_file():
+        return
+    try:
+        tables = load_tables(root / TABLES_FILE)
+    except LakeforgeError:
+        return  # the repo's contract tests name the problem in tables.yml
+    guard = TransformGuard(tables, package)
+    guard.install()
+    config.stash[_GUARD] = guard
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    guard = config.stash.get(_GUARD, None)
+    if guard is not None:
+        guard.uninstall()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

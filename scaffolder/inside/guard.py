@@ -1,0 +1,306 @@
+"""The detector: a PEP 578 audit hook that turns what candidate code tried into a rejection.
+
+The sandbox is the barrier (a write outside fails, a connection out fails); this hook is how the
+verdict knows that something was tried, including attempts the code caught and hid. An event
+counts when a frame of a candidate's own files (its module or its tests) is on the stack, and it
+is blocked here too (PermissionError), so with `--no-sandbox` Python-level attempts still fail.
+
+Rules, by what each event can legitimately come from:
+- processes, file writes outside the round, reads of credential files or of another process's
+  environment: any candidate frame on the stack (Spark's own processes start on a thread no
+  candidate frame is on);
+- network: a candidate frame on the stack, unless the innermost library frame is pyspark/py4j
+  talking to 127.0.0.1 (the driver's gateway and result sockets); naming localhost is free;
+- ctypes, threads, the object graph: the innermost frame that is not the standard library is
+  the candidate itself (numpy loads libraries, pyspark starts threads, for themselves);
+- frames, tracers, eval/exec/compile: only when the candidate's own frame makes the call
+  (logging reads frames and namedtuple compiles code all the time).
+
+What Spark's JVM does is beyond an audit hook; the sandbox contains it, and the round notices
+files it leaves in the sandbox's private /tmp (`plugin.Round.scan_private_tmp`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
+
+PROCESS_EVENTS = {
+    "subprocess.Popen": "started a process",
+    "os.system": "started a process",
+    "os.exec": "replaced the process",
+    "os.spawn": "started a process",
+    "os.posix_spawn": "started a process",
+    "os.fork": "forked the process",
+    "os.forkpty": "forked the process",
+    "os.kill": "sent a signal",
+    "os.killpg": "sent a signal",
+    "os.startfile": "started a program",
+    "pty.spawn": "started a process",
+}
+NETWORK_EVENTS = {
+    "socket.connect": "opened a network connection",
+    "socket.sendto": "sent network data",
+    "socket.sendmsg": "sent network data",
+    "socket.bind": "opened a listening socket",
+    "socket.getaddrinfo": "looked up a host",
+    "socket.gethostbyname": "looked up a host",
+    "socket.gethostbyaddr": "looked up a host",
+    "urllib.Request": "made an HTTP request",
+}
+FILE_EVENTS = {
+    "os.rename": "renamed a file",
+    "os.remove": "deleted a file",
+    "os.rmdir": "deleted a folder",
+    "os.mkdir": "created a folder",
+    "os.chmod": "changed file permissions",
+    "os.chown": "changed a file owner",
+    "os.symlink": "created a symlink",
+    "os.link": "created a hard link",
+    "os.truncate": "truncated a file",
+    "os.utime": "changed file times",
+    "shutil.rmtree": "deleted a folder tree",
+    "shutil.copyfile": "copied a file",
+    "shutil.move": "moved a file",
+}
+# Things libraries do for themselves: counted when the innermost non-stdlib frame is the candidate.
+INNERMOST_EVENTS = {
+    "ctypes.dlopen": "loaded a native library with ctypes",
+    "ctypes.dlsym": "looked up a native symbol with ctypes",
+    "ctypes.cdata": "read raw memory with ctypes",
+    "ctypes.call_function": "called a native function with ctypes",
+    "_thread.start_new_thread": "started a thread",
+    "gc.get_objects": "walked the object graph",
+    "gc.get_referrers": "walked the object graph",
+    "gc.get_referents": "walked the object graph",
+}
+# Things the standard library does all the time (logging reads frames, namedtuple compiles):
+# counted only when the candidate's own frame makes the call.
+IMMEDIATE_EVENTS = {
+    "sys._getframe": "inspected the call stack",
+    "sys._current_frames": "inspected other threads' stacks",
+    "sys.settrace": "installed a tracer",
+    "sys.setprofile": "installed a profiler",
+    "sys.addaudithook": "installed an audit hook",
+    "exec": "ran dynamic code (eval/exec)",
+    "compile": "compiled dynamic code",
+    "marshal.loads": "loaded marshalled code",
+    "code.__new__": "built a code object",
+    "object.__getattr__": "read an interpreter internal",
+}
+WATCHED = {*PROCESS_EVENTS, *NETWORK_EVENTS, *FILE_EVENTS, *INNERMOST_EVENTS, *IMMEDIATE_EVENTS, "open"}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}
+_LOOKUPS = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr"}
+_TWO_PATHS = {"os.rename", "os.symlink", "os.link", "shutil.copyfile", "shutil.move"}  # (source, target)
+_TRUSTED_NETWORK = (f"{os.sep}pyspark{os.sep}", f"{os.sep}py4j{os.sep}")
+
+
+class PolicyViolation(PermissionError):
+    """Raised into candidate code when the detector blocks what it tried."""
+
+
+def _stdlib_roots() -> tuple[str, ...]:
+    # The base interpreter's library (a venv's own `platstdlib` is the venv: its site-packages
+    # are not the standard library).
+    return (os.path.dirname(os.__file__) + os.sep,)
+
+
+class Detector:
+    """Watches audit events; reports `(table, message)` for each attempt a candidate made.
+
+    `files` maps each candidate file (absolute path) to its table; `writable` are the roots where
+    writes belong (the shadow copy, scratch, HOME); `credentials` the paths nobody may read.
+    """
+
+    def __init__(
+        self,
+        files: dict[str, str],
+        writable: Iterable[str],
+        credentials: Iterable[str],
+        report: Callable[[str, str], None],
+        root: str,
+    ) -> None:
+        self.files = dict(files)
+        self.writable = tuple(os.path.join(os.path.realpath(p), "") for p in writable)
+        self.credentials = tuple(os.path.realpath(p) for p in credentials)
+        self.credential_names = tuple({os.path.basename(p) for p in self.credentials})
+        self.report = report
+        self.root = os.path.join(root, "")
+        self.stdlib = _stdlib_roots()
+        self.busy = threading.local()
+        self.suspended = False  # while the round itself (not a candidate) works
+
+    def install(self) -> None:
+        sys.addaudithook(self._hook)
+        _audit_thread_starts()
+
+    def _hook(self, event: str, args: tuple[object, ...]) -> None:
+        if event not in WATCHED or self.suspended or getattr(self.busy, "on", False):
+            return
+        self.busy.on = True
+        try:
+            verdict = self._judge(event, args)
+        except Exception:  # the detector must never break the round by its own mistake
+            verdict = None
+        finally:
+            self.busy.on = False
+        if verdict is not None:
+            table, where, what = verdict
+            self.report(table, f"{where} {what}")
+            raise PolicyViolation(f"scaffold sandbox policy: {what} is not allowed in generated code")
+
+    def _stack(self) -> tuple[tuple[str, str, int] | None, str, str]:
+        """(nearest candidate frame as (table, file, line), innermost non-stdlib file, immediate caller file)."""
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename == __file__:
+            frame = frame.f_back
+        immediate = frame.f_code.co_filename if frame is not None else ""
+        innermost = ""
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            table = self.files.get(filename)
+            if table is not None:
+                return (table, filename, frame.f_lineno), innermost or filename, immediate
+            if not innermost and not self._stdlib(filename):
+                innermost = filename
+            frame = frame.f_back
+        return None, innermost, immediate
+
+    def _stdlib(self, filename: str) -> bool:
+        if filename.startswith("<frozen"):
+            return True
+        return filename.startswith(self.stdlib) and "-packages" not in filename
+
+    def _where(self, candidate: tuple[str, str, int]) -> str:
+        _, filename, line = candidate
+        return f"{filename.removeprefix(self.root)} line {line}"
+
+    def _judge(self, event: str, args: tuple[object, ...]) -> tuple[str, str, str] | None:
+        if event == "open":
+            return self._open(args)
+        candidate, innermost, immediate = self._stack()
+        if candidate is None:
+            return None
+        table, where = candidate[0], self._where(candidate)
+        # Code a candidate built from a string runs as "<string>": still the candidate's doing.
+        own = {candidate[1], "<string>", "<stdin>"}
+        if event in IMMEDIATE_EVENTS:
+            return (table, where, IMMEDIATE_EVENTS[event]) if immediate in own else None
+        if event in INNERMOST_EVENTS:
+            return (table, where, INNERMOST_EVENTS[event]) if innermost in own else None
+        if event in PROCESS_EVENTS:
+            command = _command(event, args)
+            return table, where, PROCESS_EVENTS[event] + (f": {command}" if command else "")
+        if event in NETWORK_EVENTS:
+            address = _address(event, args)
+            if any(t in innermost for t in _TRUSTED_NETWORK) and _loopback(address):
+                return None  # pyspark talking to its own JVM
+            if event in _LOOKUPS and _loopback(address):
+                return None  # naming localhost sends nothing anywhere; the connect that follows is judged
+
+            return table, where, f"{NETWORK_EVENTS[event]}: {address}"
+        paths = [os.fsdecode(a) for a in args[:2] if isinstance(a, (str, bytes, os.PathLike))]
+        written = paths[:1]
+        if event in _TWO_PATHS and len(paths) == 2:
+            source, target = paths
+            if self._secret(source):
+                return table, where, f"{FILE_EVENTS[event]} from a credential file: {source}"
+            written = [target] if event in ("os.symlink", "os.link", "shutil.copyfile") else paths
+        for path in written:
+            if event in FILE_EVENTS and not self._may_write(path):
+                return table, where, f"{FILE_EVENTS[event]} outside the round: {path}"
+        return None
+
+    def _secret(self, path: str) -> bool:
+        full = os.path.realpath(path)
+        return any(full == c or full.startswith(c + os.sep) for c in self.credentials)
+
+    def _open(self, args: tuple[object, ...]) -> tuple[str, str, str] | None:
+        path, mode, flags = (*args, None, None, None)[:3]
+        if not isinstance(path, (str, bytes, os.PathLike)):
+            return None  # an inherited file descriptor
+        path = os.fsdecode(path)
+        writing = (isinstance(mode, str) and any(m in mode for m in "wax+")) or (
+            isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+        )
+        # Most opens are imports reading .py files: decide cheaply before resolving the path.
+        if not writing and not path.startswith("/proc/") and not any(n in path for n in self.credential_names):
+            return None
+        full = os.path.realpath(path)
+        secret = self._secret(full)
+        other = _other_process(full)
+        if not (secret or other or (writing and not self._may_write(full))):
+            return None
+        candidate, _, _ = self._stack()
+        if candidate is None:
+            return None
+        if secret:
+            return candidate[0], self._where(candidate), f"read a credential file: {path}"
+        if other:
+            return candidate[0], self._where(candidate), f"read another process's environment: {path}"
+        return candidate[0], self._where(candidate), f"wrote a file outside the round: {path}"
+
+    def _may_write(self, path: str) -> bool:
+        full = os.path.join(os.path.realpath(path), "")
+        return full.startswith(self.writable) or full in ("/dev/null/", "/dev/stdout/", "/dev/stderr/")
+
+
+def _audit_thread_starts() -> None:
+    """Python 3.13 audits `_thread.start_new_thread`; before it, raise the same event ourselves."""
+    if sys.version_info >= (3, 13):
+        return
+    import _thread
+    import threading
+
+    original = _thread.start_new_thread
+
+    def start_new_thread(function: object, args: tuple[object, ...], kwargs: object = None) -> int:
+        sys.audit("_thread.start_new_thread", function, args, kwargs)
+        return original(function, args, kwargs) if kwargs is not None else original(function, args)
+
+    _thread.start_new_thread = start_new_thread  # type: ignore[assignment]
+    threading._start_new_thread = start_new_thread  # type: ignore[attr-defined]
+
+
+def _other_process(path: str) -> bool:
+    """`/proc/<pid>/environ` (or cmdline, mem) of a process other than this one: its secrets."""
+    parts = path.split(os.sep)
+    if len(parts) < 4 or parts[1] != "proc" or parts[3] not in ("environ", "cmdline", "mem", "maps"):
+        return False
+    return parts[2] not in ("self", "thread-self", str(os.getpid()))
+
+
+def _command(event: str, args: tuple[object, ...]) -> str:
+    if event in ("os.kill", "os.killpg") and len(args) > 1:
+        return f"signal {args[1]} to process {args[0]}"
+    if event in ("os.fork", "os.forkpty"):
+        return ""
+    if event == "subprocess.Popen" and len(args) > 1:
+        argv = args[1]
+        text = " ".join(map(os.fsdecode, argv)) if isinstance(argv, (list, tuple)) else os.fsdecode(argv)  # type: ignore[arg-type]
+    elif args:
+        first = os.fsdecode(args[0]) if isinstance(args[0], (str, bytes)) else str(args[0])
+        text = first if event == "os.system" else " ".join([first, *map(str, args[1:2])])
+    else:
+        text = ""
+    return text[:200]
+
+
+def _address(event: str, args: tuple[object, ...]) -> str:
+    if event in ("socket.connect", "socket.bind", "socket.sendto") and len(args) > 1:
+        address = args[-1]
+        if isinstance(address, tuple) and len(address) >= 2:
+            return f"{address[0]}:{address[1]}"
+        return str(address)
+    if args:
+        value = args[0]
+        return getattr(value, "full_url", None) or str(value)
+    return ""
+
+
+def _loopback(address: str) -> bool:
+    host = address.rsplit(":", 1)[0] if ":" in address else address
+    return host in _LOOPBACK
