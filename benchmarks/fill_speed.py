@@ -1,8 +1,11 @@
 """`scaffold fill` speed against the loopback model with 1 s latency per reply, from one run.
 
-Prints: wall time of filling 10 tables ÷ filling 1 table (target ≤ 1.5), and JVM starts per
-validation round (target 1). Model calls run in parallel (`jobs`) and all tables of a round
-share one pytest process, so ten tables should cost little more than one.
+Prints, each with its target:
+- fill 10 tables ÷ fill 1 table at the default `jobs` (≤ 1.5): model calls run in parallel and
+  all tables of a round share one sandboxed pytest process;
+- JVM starts per validation round (1);
+- the sandbox's cost: the same 10-table fill with the sandbox ÷ without it (≤ 1.1);
+- the mutation stage's share of a round, against the real tests' own time (≤ 1.0).
 
 Run: python benchmarks/fill_speed.py
 """
@@ -17,45 +20,55 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from scaffolder.fill import fill  # noqa: E402
-from scaffolder.project import load_project  # noqa: E402
+from scaffolder.fill import FillReport, fill  # noqa: E402
+from scaffolder.project import ScaffoldSettings, load_project  # noqa: E402
 from tests.scaffolder.conftest import bronze_table, good_reply, write_tables  # noqa: E402
 from tests.scaffolder.llm_server import Action, ScriptedLLM, table_of  # noqa: E402
 from tests.template.conftest import copy_project, make_template_repo  # noqa: E402
 
 LATENCY = 1.0
+DEFAULT_JOBS = ScaffoldSettings().jobs
 
 
-def timed_fill(template: Path, work: Path, count: int, jobs: int) -> tuple[float, int, int]:
-    project_dir = copy_project(template, work / f"shop{count}-{jobs}", project_name="shop", include_examples=False)
+def timed_fill(template: Path, work: Path, count: int, sandbox: str) -> tuple[float, FillReport]:
+    project_dir = copy_project(template, work / f"shop{count}-{sandbox}", project_name="shop", include_examples=False)
     names = [f"t{i:02d}" for i in range(count)]
     write_tables(project_dir, [bronze_table(n) for n in names])
     replies = {n: good_reply(project_dir, n) for n in names}
     with ScriptedLLM(lambda request: Action(content=replies[table_of(request)], delay=LATENCY)) as llm:
         environ = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-loopback", "PATH": "/usr/bin:/bin"}
-        project = load_project(project_dir, {"provider": "openai", "jobs": jobs}, environ={})
+        project = load_project(project_dir, {"provider": "openai", "sandbox": sandbox}, environ={})
         start = time.perf_counter()
         report = fill(project, "bronze", environ=environ)
         elapsed = time.perf_counter() - start
     assert not report.failed, [o.errors for o in report.failed]
-    return elapsed, report.rounds, report.jvm_starts
+    return elapsed, report
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         template = make_template_repo(work / "template")
-        one, rounds1, jvm1 = timed_fill(template, work, 1, jobs=4)
-        for jobs in (4, 10):
-            ten, rounds10, jvm10 = timed_fill(template, work, 10, jobs=jobs)
-            print(
-                f"jobs={jobs}: fill 10 tables {ten:.1f}s, fill 1 table {one:.1f}s (model latency {LATENCY:.0f}s/reply)"
-            )
-            print(f"jobs={jobs}: ratio fill10/fill1 = {ten / one:.2f}  (target <= 1.5)")
-            print(
-                f"jobs={jobs}: JVM starts per validation round = {jvm10 / rounds10:.0f} ({jvm10} starts, {rounds10} round)"
-            )
-        print(f"1 table: {jvm1} JVM start(s) in {rounds1} round(s)")
+        timed_fill(template, work / "warm", 1, "auto")  # JVM class-data archive and page cache, not measured
+        one, report1 = timed_fill(template, work, 1, "auto")
+        ten, report10 = timed_fill(template, work, 10, "auto")
+        ten_off, report_off = timed_fill(template, work, 10, "off")
+    print(
+        f"fill 1 table {one:.1f}s, fill 10 tables {ten:.1f}s (jobs={DEFAULT_JOBS}, model latency {LATENCY:.0f}s/reply)"
+    )
+    print(f"ratio fill10/fill1 = {ten / one:.2f}  (target <= 1.5)")
+    for label, report in (("1 table", report1), ("10 tables", report10)):
+        print(f"{label}: JVM starts per validation round = {report.jvm_starts / report.rounds:.0f}  (target 1)")
+    print(
+        f"sandbox cost: 10-table fill {ten:.1f}s in bubblewrap vs {ten_off:.1f}s without, "
+        f"round {report10.round_seconds:.1f}s vs {report_off.round_seconds:.1f}s: "
+        f"ratio {report10.round_seconds / report_off.round_seconds:.2f}  (target <= 1.1)"
+    )
+    print(
+        f"mutation stage: {report10.mutation_seconds:.1f}s of a {report10.round_seconds:.1f}s round; "
+        f"the real tests (each run twice) {report10.test_seconds:.1f}s: "
+        f"ratio mutants/tests = {report10.mutation_seconds / report10.test_seconds:.2f}  (target <= 1.0)"
+    )
 
 
 if __name__ == "__main__":

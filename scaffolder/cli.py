@@ -171,6 +171,36 @@ def add_command(
     console.print(f"next: scaffold fill {layer} --table {name}")
 
 
+@app.command("validate")
+def validate_command(
+    layer: Annotated[str, typer.Argument(help="bronze, silver, gold or all")] = "all",
+    table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,  # noqa: UP045
+    no_sandbox: Annotated[
+        bool, typer.Option("--no-sandbox", help="Run the code WITHOUT the OS sandbox (opt-out).")
+    ] = False,
+    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+) -> None:
+    """Give hand-written tables the verdict fill would: tests twice, the output contract, the mutants."""
+    from scaffolder.validate import validate
+
+    try:
+        project = load_project(project_dir, {"sandbox": "off" if no_sandbox else None})
+        with console.status("running the tables' tests in the sandbox..."):
+            report = validate(project, layer, table or ())
+    except (ScaffoldError, LakeforgeError) as exc:
+        _fail(str(exc))
+        return
+    for name, verdict in report.verdicts.items():
+        mark = "[green]proven[/green]" if verdict.passed else "[red]not proven[/red]"
+        score = f" — {verdict.mutation}" if verdict.mutation else ""
+        console.print(f"{escape(name)}: {mark}{escape(score)}", highlight=False)
+        for problem in verdict.problems:
+            console.print(f"  [red]{escape(name)}[/red]: {escape(str(problem))}", highlight=False, soft_wrap=True)
+    console.print(escape(report.sandbox), style="dim", highlight=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
 @app.command("sandbox")
 def sandbox_command(
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo (for its [tool.scaffold]).")] = Path(

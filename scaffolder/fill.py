@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from enum import Enum
 from pathlib import Path
 
 from lakeforge.identifiers import LAYERS
+from lakeforge.jvm import prepare_archive
 from lakeforge.tables import TablesFile, TableSpec
 from scaffolder import checks
 from scaffolder.audit import AuditLog, ReplyCache
@@ -126,16 +128,17 @@ def select_tables(tables: TablesFile, layer: str, names: Sequence[str] = ()) -> 
     return chosen
 
 
-def choose_sandbox(setting: str, provider: Provider, environ: Mapping[str, str]) -> tuple[Sandbox, str]:
+def choose_sandbox(setting: str, environ: Mapping[str, str], offline: bool = False) -> tuple[Sandbox, str]:
     """The sandbox for the round and a sentence for the summary and the audit log.
 
-    Code from a model never runs unconfined unless the user opted out; the offline generator's
-    own code (written by this program from tables.yml) may, when no sandbox exists here.
+    Code from a model (or an agent, or a person's disk) never runs unconfined unless the user
+    opted out; the offline generator's own code (written by this program from tables.yml) may,
+    when no sandbox exists here.
     """
     try:
         sandbox = resolve_sandbox(setting, environ)
     except SandboxUnavailable as exc:
-        if provider.name != "offline":
+        if not offline:
             raise
         return Sandbox(), f"no sandbox: {exc.reason}; the offline generator's own code ran unconfined"
     if setting == "off":
@@ -160,7 +163,7 @@ def fill(
     specs = select_tables(tables, layer, names)
     sandbox, sandbox_note = (Sandbox(), "--dry-run: nothing from the reply runs") if dry_run else (None, "")
     if sandbox is None:
-        sandbox, sandbox_note = choose_sandbox(settings.sandbox, provider, environ)
+        sandbox, sandbox_note = choose_sandbox(settings.sandbox, environ, offline=provider.name == "offline")
     redactor = Redactor.from_environment(environ)
     manifest = load_manifest(project.root)
     audit = AuditLog(project.root, redactor)
@@ -178,6 +181,11 @@ def fill(
         save_manifest(project.root, manifest)
 
     round_settings = RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds)
+    # The sandbox's JVMs read the class-data cache but cannot write it: prepare it (once per
+    # machine, in a JVM that runs no model code) while the model is busy.
+    archive = threading.Thread(target=prepare_archive, daemon=True) if pending and not dry_run else None
+    if archive is not None:
+        archive.start()
     for attempt in range(1, settings.max_attempts + 1):
         if not pending:
             break
@@ -197,6 +205,8 @@ def fill(
         elif ready:
             for item in ready:
                 notify(item.spec.name, "testing in the sandbox")
+            if archive is not None:
+                archive.join()
             result = run_round(
                 project.root,
                 project.package,

@@ -83,14 +83,16 @@ class PromptBuilder:
         return found
 
     def pick_exemplars(self, spec: TableSpec) -> list[Exemplar]:
+        """The most similar of the repo's own tables (one) and of the library (two), never the same twice.
+
+        A repo made from the template holds the library's own examples (`raw_orders`, ...): a
+        library exemplar of a table the repo already shows is left out.
+        """
         query = _WORD.findall(" ".join([spec.layer, spec.name, spec.description, *spec.column_names()]).lower())
-        picked: list[Exemplar] = []
-        for pool, limit in ((self.repo_exemplars(spec), 1), ([e for e in self.library if e.layer == spec.layer], 2)):
-            if not pool:
-                continue
-            scores = BM25Okapi([e.tokens for e in pool]).get_scores(query)
-            ranked = sorted(zip(scores, range(len(pool)), pool, strict=True), key=lambda t: (-t[0], t[1]))
-            picked += [e for _, _, e in ranked[:limit]]
+        picked = _most_similar(self.repo_exemplars(spec), query, 1)
+        shown = {e.name for e in picked}
+        library = [e for e in self.library if e.layer == spec.layer and e.name not in shown]
+        picked += _most_similar(library, query, 2)
         return picked
 
     def context(self, spec: TableSpec) -> str:
@@ -125,7 +127,7 @@ class PromptBuilder:
             self._render(f"{spec.layer}.md", spec=spec),
             self._render("common.md", signature=signature(spec)),
             self.context(spec),
-            self._render("tests.md", **paths),
+            self._render("tests.md", spec=spec, **paths),
         ]
         output = self._render("output.md", **paths)
         exemplars = self.pick_exemplars(spec)
@@ -162,6 +164,14 @@ class PromptBuilder:
             {"role": "user", "content": text},
         ]
         return Prompt(messages, sum(estimate_tokens(m["content"]) for m in messages), prompt.exemplars)
+
+
+def _most_similar(pool: list[Exemplar], query: list[str], limit: int) -> list[Exemplar]:
+    if not pool:
+        return []
+    scores = BM25Okapi([e.tokens for e in pool]).get_scores(query)
+    ranked = sorted(zip(scores, range(len(pool)), pool, strict=True), key=lambda t: (-t[0], t[1]))
+    return [e for _, _, e in ranked[:limit]]
 
 
 def _load_library(folder: Path) -> list[Exemplar]:

@@ -56,7 +56,18 @@ CREDENTIAL_PATHS = (
 )
 # What the sandboxed round may see of the parent's environment. Everything else (tokens, cloud
 # credentials, SPARK_REMOTE, SSH_AUTH_SOCK, proxies, ...) stays out.
-ENV_ALLOWED = ("PATH", "LANG", "LANGUAGE", "TZ", "JAVA_HOME", "SPARK_HOME", "TERM", "PYTHONIOENCODING", "PYTHONUTF8")
+ENV_ALLOWED = (
+    "PATH",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "JAVA_HOME",
+    "SPARK_HOME",
+    "TERM",
+    "PYTHONIOENCODING",
+    "PYTHONUTF8",
+    "LAKEFORGE_JVM_CDS",
+)
 ENV_ALLOWED_PREFIXES = ("LC_",)
 
 

@@ -17,6 +17,14 @@ for _var, _value in {
     os.environ.setdefault(_var, _value)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Write the JVM class-data archive first (once per machine, ~1 min): every local Spark start
+    maps it, including scaffold's sandboxed rounds, which can read the cache but not write it."""
+    from lakeforge.jvm import prepare_archive
+
+    prepare_archive()
+
+
 @pytest.fixture(scope="session")
 def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This checkout's template in a tagged git repo, shared by the template and scaffold tests."""

@@ -25,6 +25,9 @@ from typing import Any
 from lakeforge.tables import TableSpec
 
 Override = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Any]
+# A mutant's builder also gets the same call as recorded in the test's first real run (or None):
+# output mutants are made from those rows instead of running the real transform again.
+Build = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], "Recorded | None"], Any]
 
 
 class MutantMachineryError(BaseException):
@@ -39,6 +42,7 @@ class Recorded:
     kwargs: dict[str, Any]
     columns: list[tuple[str, str]]  # (name, simpleString)
     rows: list[tuple[Any, ...]]
+    schema: Any = None  # the StructType transform returned
     stable: list[int] | None = None  # columns a second run reproduces (computed when first needed)
 
 
@@ -46,16 +50,22 @@ class Recorded:
 class Mutant:
     name: str
     advice: str  # what a surviving mutant tells the model, in plain words
-    build: Override
+    build: Build
     # Decides equivalence from the recorded rows alone, without running Spark (output mutants).
     same_on: Callable[[list[Recorded]], bool] | None = None
     invocations: int = 0
     broke: str = ""  # the machinery's own error, when it failed
 
-    def override(self, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def override(
+        self,
+        original: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        recorded: Recorded | None = None,
+    ) -> Any:
         self.invocations += 1
         try:
-            result = self.build(original, args, kwargs)
+            result = self.build(original, args, kwargs, recorded)
             result.schema  # noqa: B018 - analyse now, so a broken mutant fails here, not in the test
         except Exception as exc:
             self.broke = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -67,29 +77,42 @@ def _first_input(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return args[0] if args else next(iter(kwargs.values()))
 
 
-def _rebuild(result: Any, rows: list[Any]) -> Any:
-    return result.sparkSession.createDataFrame(rows, result.schema)
+def _output(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], recorded: Recorded | None):
+    """The real output as (rows, schema, session): from the recorded call when there is one."""
+    if recorded is not None and recorded.schema is not None:
+        return sorted(recorded.rows, key=repr), recorded.schema, _first_input(args, kwargs).sparkSession
+    result = original(*args, **kwargs)
+    return sorted((tuple(r) for r in result.collect()), key=repr), result.schema, result.sparkSession
 
 
-def _sorted_rows(result: Any) -> list[Any]:
-    return sorted(result.collect(), key=repr)
+def _frame(session: Any, rows: list[tuple[Any, ...]], schema: Any, nullable: str | None = None) -> Any:
+    if nullable is not None:  # a column made null must be allowed to be null
+        from pyspark.sql.types import StructField, StructType
+
+        schema = StructType(
+            [StructField(f.name, f.dataType, True if f.name == nullable else f.nullable) for f in schema.fields]
+        )
+    return session.createDataFrame(rows, schema)
 
 
 def output_mutants(spec: TableSpec) -> list[Mutant]:
-    def identity(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def identity(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], recorded: Any) -> Any:
         return _first_input(args, kwargs)
 
-    def empty(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def empty(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], recorded: Any) -> Any:
+        if recorded is not None and recorded.schema is not None:
+            return _frame(_first_input(args, kwargs).sparkSession, [], recorded.schema)
         return original(*args, **kwargs).limit(0)
 
-    def drop_row(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        result = original(*args, **kwargs)
-        return _rebuild(result, _sorted_rows(result)[1:])
+    def drop_row(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], recorded: Any) -> Any:
+        rows, schema, session = _output(original, args, kwargs, recorded)
+        return _frame(session, rows[1:], schema)
 
-    def duplicate_row(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        result = original(*args, **kwargs)
-        rows = _sorted_rows(result)
-        return _rebuild(result, rows + rows[:1])
+    def duplicate_row(
+        original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], recorded: Any
+    ) -> Any:
+        rows, schema, session = _output(original, args, kwargs, recorded)
+        return _frame(session, rows + rows[:1], schema)
 
     def no_output(calls: list[Recorded]) -> bool:
         return all(not call.rows for call in calls)
@@ -136,17 +159,12 @@ def _returns_input(calls: list[Recorded]) -> bool:
     return True
 
 
-def _null_column(name: str) -> Override:
-    def build(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        from pyspark.sql import functions as F
-
-        result = original(*args, **kwargs)
-        return result.select(
-            *[
-                F.lit(None).cast(f.dataType).alias(f.name) if f.name == name else F.col(f"`{f.name}`")
-                for f in result.schema.fields
-            ]
-        )
+def _null_column(name: str) -> Build:
+    def build(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], recorded: Any) -> Any:
+        rows, schema, session = _output(original, args, kwargs, recorded)
+        position = schema.fieldNames().index(name)
+        nulled = [(*row[:position], None, *row[position + 1 :]) for row in rows]
+        return _frame(session, nulled, schema, nullable=name)
 
     return build
 
@@ -196,7 +214,7 @@ _ABSENT = object()
 
 
 def _hint_mutant(name: str, advice: str, module_name: str, swaps: Callable[[], list[Swap]]) -> Mutant:
-    def build(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def build(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], recorded: Any) -> Any:
         with _Patched(module_name, swaps()).applied():
             return original(*args, **kwargs)
 

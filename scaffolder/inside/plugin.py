@@ -30,10 +30,11 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
+from lakeforge.contract import row_problems
 from lakeforge.tables import TablesFile, load_tables
 from lakeforge.testing import Call, TransformGuard
 from scaffolder.inside.guard import Detector
-from scaffolder.inside.mutants import MutantMachineryError, Recorded, equivalent, mutants_for
+from scaffolder.inside.mutants import Mutant, MutantMachineryError, Recorded, equivalent, mutants_for
 from scaffolder.inside.plan import (
     MAX_MESSAGE,
     PLAN_VAR,
@@ -160,11 +161,17 @@ class Round:
     current_table: str = ""
     phase: str = "normal"  # normal | mutant
     run_number: int = 1
-    recorded: dict[str, list[Recorded]] = field(default_factory=dict)
+    recorded: dict[str, list[Recorded]] = field(default_factory=dict)  # per table, first runs
+    by_test: dict[tuple[str, str], list[Recorded]] = field(default_factory=dict)  # per (table, test), in call order
+    pending: list[Call] = field(default_factory=list)  # this run's calls, rows still to check
+    watched: dict[int, Call] = field(default_factory=dict)  # id(returned DataFrame) -> its call
+    call_index: int = 0
+    current_test: str = ""
     timed_out: bool = False
     test_seconds: float = 0.0
     mutant_seconds: float = 0.0
     tmp_entries: set[str] = field(default_factory=set)
+    own_collect: Any = None  # DataFrame.collect as it was before the round wrapped it
 
     # --- set-up, before any test module is collected ------------------------------------------
 
@@ -183,20 +190,62 @@ class Round:
         if self.plan.private_tmp:
             self.tmp_entries = set(os.listdir("/tmp"))
         self.tables = load_tables(Path(self.plan.root) / "tables.yml")
-        self.guard = TransformGuard(self.tables, self.plan.package)
+        # Rows are checked after each test, from the test's own collect() when it made one: one
+        # Spark job fewer per call than collecting them again inside transform.
+        self.guard = TransformGuard(self.tables, self.plan.package, check_rows=False)
         self.guard.install()
         self.guard.listeners.append(self.on_call)
+        self._capture_collects()
         self.isolation = Isolation(self.plan.package)
+
+    def _capture_collects(self) -> None:
+        from pyspark.sql.classic.dataframe import DataFrame
+
+        collect = DataFrame.collect
+        watched = self.watched
+
+        def collect_and_keep(df: Any) -> list[Any]:
+            rows = collect(df)
+            call = watched.get(id(df))
+            if call is not None and call.rows is None:
+                call.rows = rows
+            return rows
+
+        DataFrame.collect = collect_and_keep  # type: ignore[method-assign]
+        self.own_collect = collect
 
     def on_call(self, call: Call) -> None:
         if self.phase != "normal":
             return
         for problem in call.problems:
             self.channel.send(Contract(table=call.spec.name, message=_short(problem)))
-        if self.run_number == 1 and call.spec.name == self.current_table and call.rows is not None:
-            columns = [(f.name, f.dataType.simpleString()) for f in call.result.schema.fields]
-            rows = [tuple(r) for r in call.rows]
-            self.recorded.setdefault(call.spec.name, []).append(Recorded(call.args, call.kwargs, columns, rows))
+        if not call.problems:
+            self.pending.append(call)
+            self.watched[id(call.result)] = call
+
+    def settle_calls(self, table: str) -> None:
+        """Check the rows of this run's calls, and record the first run's for the mutants."""
+        for call in self.pending:
+            try:
+                rows = call.rows if call.rows is not None else self.own_collect(call.result)
+            except Exception as exc:  # the plan fails when it runs: the test never looked
+                self.channel.send(
+                    Contract(
+                        table=call.spec.name,
+                        message=_short(f"transform's output fails when collected: {_exception_line(exc)}"),
+                    )
+                )
+                continue
+            for problem in row_problems(rows, call.spec):
+                self.channel.send(Contract(table=call.spec.name, message=_short(problem)))
+            if self.run_number == 1 and call.spec.name == table:
+                schema = call.result.schema
+                columns = [(f.name, f.dataType.simpleString()) for f in schema.fields]
+                record = Recorded(call.args, call.kwargs, columns, [tuple(r) for r in rows], schema)
+                self.recorded.setdefault(table, []).append(record)
+                self.by_test.setdefault((table, self.current_test), []).append(record)
+        self.pending.clear()
+        self.watched.clear()
 
     # --- running ------------------------------------------------------------------------------
 
@@ -218,12 +267,14 @@ class Round:
         self.current_table = table
         self.timed_out = False
         test = _test_name(item)
+        self.current_test, self.call_index = test, 0
         self.channel.send(Started(table=table, test=test, phase="setup", mutant=mutant))
         with contextlib.suppress(Exception):
             item.session._setupstate.teardown_exact(item)  # leave the previous test's module/class
         reports = runtestprotocol(item, log=False, nextitem=_Parents(item))  # type: ignore[arg-type]
         self.scan_private_tmp(table, test)
         if not mutant:
+            self.settle_calls(table)
             self.restore(table, test)
         failed = [r for r in reports if r.failed]
         if self.timed_out:
@@ -275,6 +326,16 @@ class Round:
             self.run_mutants(table, items)
             self.mutant_seconds += time.perf_counter() - started
 
+    def _serving(self, table: str, mutant: Mutant) -> Any:
+        """The override for a mutant run: the k-th call of a test gets the k-th call it recorded."""
+
+        def override(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            calls = self.by_test.get((table, self.current_test), [])
+            index, self.call_index = self.call_index, self.call_index + 1
+            return mutant.override(original, args, kwargs, calls[index] if index < len(calls) else None)
+
+        return override
+
     def run_mutants(self, table: TablePlan, items: list[pytest.Item]) -> None:
         assert self.guard is not None and self.tables is not None
         spec = self.tables.get(table.name)
@@ -293,6 +354,7 @@ class Round:
             return
         self.phase = "mutant"
         self.guard.checks = False
+        kills: dict[str, int] = {}
         try:
             for mutant in mutants_for(spec, table.module):
                 try:
@@ -303,9 +365,10 @@ class Round:
                 if same:
                     outcomes.append(MutantOutcome(name=mutant.name, status="equivalent"))
                     continue
-                self.guard.overrides[table.name] = mutant.override
+                self.guard.overrides[table.name] = self._serving(table.name, mutant)
                 status, killer = "survived", ""
-                for item in items:
+                # The test that killed the most mutants so far goes first: it likely kills this one too.
+                for item in sorted(items, key=lambda i: -kills.get(i.nodeid, 0)):
                     before, mutant.broke = mutant.invocations, ""
                     outcome = self.run(item, table.name, mutant=mutant.name)
                     if mutant.broke:
@@ -313,6 +376,7 @@ class Round:
                         break
                     if outcome.outcome in ("failed", "timeout") and mutant.invocations > before:
                         status, killer = "killed", _test_name(item)
+                        kills[item.nodeid] = kills.get(item.nodeid, 0) + 1
                         break
                 self.guard.overrides.pop(table.name, None)
                 outcomes.append(

@@ -68,16 +68,47 @@ def _archive_key() -> str:
     return hashlib.sha256(f"{spark}|{java}|{os.environ.get('SPARK_HOME', '')}".encode()).hexdigest()[:16]
 
 
+def archive_path() -> Path:
+    """Where this pyspark + Java pair's class-data archive lives (it may not exist yet)."""
+    return cache_dir() / "cds" / f"spark-{_archive_key()}.jsa"
+
+
+def archive_ready() -> bool:
+    """True when the archive exists, or when archives are switched off (nothing to prepare)."""
+    if os.environ.get(CDS_VAR, "1") == "0":
+        return True
+    path = archive_path()
+    return path.is_file() and path.stat().st_size > 0
+
+
+def prepare_archive(timeout: float = 600) -> bool:
+    """Write the archive now, in a JVM of its own that runs only the warm-up (no one else's code).
+
+    Callers that run local Spark where the cache is read-only (scaffold's sandboxed rounds) use
+    this first, so those JVMs can map the archive instead of each starting cold.
+    """
+    if archive_ready():
+        return True
+    import subprocess
+    import sys
+
+    code = "from lakeforge.session import SparkSessionFactory as F; F.create_local(app_name='lakeforge-warm-up').stop()"
+    try:
+        subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return archive_ready()
+
+
 def cds_options() -> list[str]:
     """`-XX:SharedArchiveFile` when an archive exists, else `-XX:ArchiveClassesAtExit` for one writer."""
     if os.environ.get(CDS_VAR, "1") == "0":
         return []
-    folder = cache_dir() / "cds"
+    archive = archive_path()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        archive.parent.mkdir(parents=True, exist_ok=True)
     except OSError:
         return []
-    archive = folder / f"spark-{_archive_key()}.jsa"
     lock = archive.with_suffix(".lock")
     if archive.is_file() and archive.stat().st_size > 0:
         with contextlib.suppress(OSError):  # a read-only cache (a sandboxed run) still maps the archive

@@ -103,6 +103,7 @@ class TransformGuard:
     tables: TablesFile
     package: str
     checks: bool = True
+    check_rows: bool = True  # False: the schema is checked at once, rows by whoever collects them
     listeners: list[Callable[[Call], None]] = field(default_factory=list)
     overrides: dict[str, Override] = field(default_factory=dict)
     modules: dict[str, ModuleType] = field(default_factory=dict)
@@ -140,7 +141,7 @@ class TransformGuard:
             rows = None
             if self.checks and _is_dataframe(result):
                 problems = schema_problems(result.schema, spec)
-                if not problems:
+                if not problems and self.check_rows:
                     rows = result.collect()
                     problems = row_problems(rows, spec)
             for listener in list(self.listeners):
@@ -163,7 +164,7 @@ def _is_dataframe(value: Any) -> bool:
 
 def find_package(root: Path) -> str | None:
     """The pipeline package under `src/` (the one folder with a `transformations` package)."""
-    found = [p.name for p in sorted((root / "src").glob("*/transformations")) if p.is_dir()]
+    found = [p.parent.name for p in sorted((root / "src").glob("*/transformations")) if p.is_dir()]
     return found[0] if len(found) == 1 else None
 
 

@@ -1,0 +1,73 @@
+"""`scaffold validate`: the verdict `fill` would give, for code as it is on disk.
+
+A person, or an IDE agent through MCP, edits a transformation and its tests by hand; this runs
+the same round on them (the sandbox, the output contract, each test twice, the mutants) without
+asking a model or writing anything, so hand-written tables are held to the bar generated ones
+are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from lakeforge.jvm import prepare_archive
+from scaffolder.fill import choose_sandbox, select_tables
+from scaffolder.problems import Problem, ProblemKind
+from scaffolder.project import Project
+from scaffolder.stubs import ModuleState, module_state
+from scaffolder.validation import Candidate, RoundSettings, Verdict, run_round
+
+
+@dataclass
+class ValidateReport:
+    sandbox: str
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+    jvm_starts: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, verdict in self.verdicts.items() if not verdict.passed]
+
+
+def validate(
+    project: Project, layer: str = "all", names: Sequence[str] = (), environ: Mapping[str, str] | None = None
+) -> ValidateReport:
+    environ = os.environ if environ is None else environ
+    settings = project.settings
+    # Code on disk may well be an agent's: the same sandbox rule as for a model's reply.
+    sandbox, note = choose_sandbox(settings.sandbox, environ)
+    report = ValidateReport(note)
+    candidates = []
+    for spec in select_tables(project.tables(), layer, names):
+        module_rel = spec.module_path(project.package)
+        state = module_state(project.root / module_rel)
+        if state is not ModuleState.FILLED:
+            why = {
+                ModuleState.MISSING: f"{module_rel} does not exist: run `scaffold add` or `scaffold fill`",
+                ModuleState.STUB: f"{module_rel} is still a stub: run `scaffold fill {spec.layer} --table {spec.name}`",
+                ModuleState.BROKEN: f"{module_rel} does not parse",
+            }[state]
+            report.verdicts[spec.name] = Verdict(False, [Problem(ProblemKind.CONTRACT, why)])
+            continue
+        files = {module_rel: (project.root / module_rel).read_text(encoding="utf-8")}
+        test_rel = spec.test_path()
+        for rel in (test_rel, test_rel.replace(".py", "_scaffold.py")):
+            if (project.root / rel).is_file():
+                files[rel] = (project.root / rel).read_text(encoding="utf-8")
+        candidates.append(Candidate(spec, files, [], settings.mutants))
+    if candidates:
+        prepare_archive()
+        result = run_round(
+            project.root,
+            project.package,
+            candidates,
+            RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds),
+            sandbox,
+            environ,
+        )
+        report.verdicts.update(result.verdicts)
+        report.jvm_starts, report.seconds = result.jvm_starts, result.seconds
+    return report
