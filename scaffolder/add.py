@@ -6,15 +6,18 @@ validated with the new entry before anything is written.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import yaml
 
 from lakeforge.errors import ConfigError
 from lakeforge.tables import TableSpec, parse_tables
-from scaffolder.project import Project, ScaffoldError
+from scaffolder.errors import ScaffoldError
+from scaffolder.project import Project
 from scaffolder.stubs import ensure_stub
 from scaffolder.writer import atomic_write, load_manifest, save_manifest
 
@@ -43,6 +46,58 @@ def parse_columns(columns: Sequence[str], layer: str) -> list[dict[str, object]]
     return parsed
 
 
+def _list_indent(text: str) -> str:
+    """The indentation of the file's table entries (`  - name:` in the template), so a new one matches."""
+    match = re.search(r"^( *)- name:", text, flags=re.M)
+    return match.group(1) if match else "  "
+
+
+def _scalar(value: object, flow: bool = False) -> str:
+    """A YAML scalar as the template writes them: plain when that reads back the same, else quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    special = ",[]{}" if flow else ""
+    plain = text and not any(c in text for c in special + "#") and ": " not in text and not text.endswith(":")
+    if plain and yaml.safe_load(text) == value and text.strip() == text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def entry_text(entry: dict[str, Any], indent: str = "  ") -> str:
+    """One table entry in the template's style: block keys, flow columns and lists."""
+    lines = []
+    pad = indent + "  "
+    for position, (key, value) in enumerate(entry.items()):
+        lead = f"{indent}- " if position == 0 else pad
+        if isinstance(value, dict):
+            lines.append(f"{lead}{key}:")
+            lines += _block(value, pad + "  ")
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines.append(f"{lead}{key}:")
+            lines += [f"{pad}  - {_flow(v)}" for v in value]
+        elif isinstance(value, list):
+            lines.append(f"{lead}{key}: [{', '.join(_scalar(v, flow=True) for v in value)}]")
+        else:
+            lines.append(f"{lead}{key}: {_scalar(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _block(mapping: dict[str, Any], pad: str) -> list[str]:
+    lines = []
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            lines.append(f"{pad}{key}:")
+            lines += _block(value, pad + "  ")
+        else:
+            lines.append(f"{pad}{key}: {_scalar(value)}")
+    return lines
+
+
+def _flow(mapping: dict[str, Any]) -> str:
+    return "{" + ", ".join(f"{k}: {_scalar(v, flow=True)}" for k, v in mapping.items()) + "}"
+
+
 def add_table(
     project: Project,
     layer: str,
@@ -62,8 +117,8 @@ def add_table(
         entry["inputs"] = list(inputs)
     entry["schema"] = parse_columns(columns, layer)
     text = project.tables_path.read_text(encoding="utf-8")
-    block = "\n" + yaml.safe_dump([entry], sort_keys=False, default_flow_style=None).strip() + "\n"
-    block = "\n".join(("  " + line) if line else line for line in block.splitlines()) + "\n"
+    indent = _list_indent(text)
+    block = "\n" + entry_text(entry, indent)
     if re.search(r"^tables:\s*\[\]\s*$", text, flags=re.M):
         new_text = re.sub(r"^tables:\s*\[\]\s*$", "tables:", text, count=1, flags=re.M).rstrip("\n") + "\n" + block
     elif re.search(r"^tables:\s*$", text, flags=re.M):

@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 from lakeforge.tables import TableSpec, check_type
+from scaffolder.errors import ScaffoldError
 from scaffolder.problems import Problem, ProblemKind
-from scaffolder.project import ScaffoldError
 from scaffolder.schema_ast import SchemaSyntaxError, find_schema, read_schema
 from scaffolder.stubs import parameters
 

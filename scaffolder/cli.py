@@ -8,19 +8,28 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.syntax import Syntax
 from rich.table import Table
 
 from lakeforge.errors import LakeforgeError
 from scaffolder import __version__
-from scaffolder.fill import FillReport
-from scaffolder.project import ProviderName, ScaffoldError, load_project
+from scaffolder.errors import ProviderName, ScaffoldError
+
+if TYPE_CHECKING:
+    from scaffolder.fill import FillReport
+    from scaffolder.project import Project
+
+
+def load_project(start: Path, overrides: dict[str, object] | None = None) -> Project:
+    """The repo and its settings (imported here: `scaffold --help` needs neither pydantic nor tomllib)."""
+    from scaffolder.project import load_project as load
+
+    return load(start, overrides)
+
 
 app = typer.Typer(
     name="scaffold",
@@ -77,6 +86,8 @@ def _print_report(report: FillReport, show_diff: bool) -> None:
         if o.note:
             console.print(escape(f"{o.name}: {o.note}"), style="dim")
         if show_diff and o.diff:
+            from rich.syntax import Syntax
+
             console.print(Syntax(o.diff, "diff", theme="ansi_dark"))
         if o.mutation:
             console.print(escape(f"{o.name}: {o.mutation}"), style="dim", highlight=False)
@@ -123,6 +134,8 @@ def fill_command(
                 "sandbox": "off" if no_sandbox else None,
             },
         )
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
             tasks: dict[str, int] = {}
 

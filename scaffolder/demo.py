@@ -16,8 +16,9 @@ from pathlib import Path
 import copier
 import yaml
 
+from scaffolder.errors import ScaffoldError
 from scaffolder.fill import FillReport, Progress, fill
-from scaffolder.project import ScaffoldError, load_project
+from scaffolder.project import load_project
 from scaffolder.resources import examples_dir, template_dir
 
 

@@ -27,8 +27,9 @@ from lakeforge.jvm import prepare_archive
 from lakeforge.tables import TablesFile, TableSpec
 from scaffolder import checks
 from scaffolder.audit import AuditLog, ReplyCache
+from scaffolder.errors import ScaffoldError
 from scaffolder.problems import Problem, ProblemKind
-from scaffolder.project import Project, ScaffoldError
+from scaffolder.project import Project
 from scaffolder.prompts import Prompt, PromptBuilder
 from scaffolder.providers import Completion, Provider, ProviderError, Request, resolve_provider
 from scaffolder.redact import Redactor
@@ -36,7 +37,7 @@ from scaffolder.replies import ReplyError, parse_reply
 from scaffolder.sandbox import Sandbox, SandboxUnavailable, resolve_sandbox
 from scaffolder.stubs import ModuleState, ensure_stub, is_stub_test, module_state
 from scaffolder.validation import Candidate, RoundSettings, Verdict, run_round
-from scaffolder.writer import Manifest, atomic_write, digest, edited_by_person, load_manifest, save_manifest
+from scaffolder.writer import Manifest, digest, edited_by_person, load_manifest, save_manifest, write_tracked
 
 Progress = Callable[[str, str], None]  # (table, event)
 
@@ -464,6 +465,5 @@ def _keep(project: Project, manifest: Manifest, item: _Table, attempt: int, dry_
         ]
         return
     for rel, text in item.files.items():
-        atomic_write(project.root / rel, text)
-        manifest.files[rel] = digest(text)
+        write_tracked(project.root, manifest, rel, text)
     outcome.status = TableStatus.FILLED

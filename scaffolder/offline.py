@@ -10,11 +10,15 @@ dedupe on `keys` keeping the latest by `dedupe.order_by`. Gold: left joins on `j
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
 from lakeforge.tables import METADATA_COLUMNS, Column, TablesFile, TableSpec
+from scaffolder.resources import prompts_dir
 from scaffolder.stubs import docstring, parameters, schema_code
 
 INT_TYPES = {"int", "bigint", "smallint", "tinyint"}
@@ -83,51 +87,26 @@ def ddl(columns: Sequence[Column]) -> str:
     return ", ".join(f"{c.name} {c.type}" for c in columns)
 
 
-def rows_code(rows: list[tuple[Any, ...]], indent: str = "        ") -> str:
-    return "\n".join(f"{indent}{row!r}," for row in rows)
+def _render(template: str, **context: Any) -> str:
+    """Code from the templates in `prompts/offline/`: what the generator writes, readable as code."""
+    return _templates().get_template(f"offline/{template}").render(**context).strip() + "\n"
 
 
-def _header(spec: TableSpec, extra_imports: Sequence[str] = ()) -> str:
-    imports = ["from pyspark.sql import DataFrame", "from pyspark.sql import functions as F"]
-    if any(i.startswith("from pyspark.sql import Window") for i in extra_imports):
-        imports[0] = "from pyspark.sql import DataFrame, Window"
-        extra_imports = [i for i in extra_imports if not i.startswith("from pyspark.sql import Window")]
-    lines = [
-        f'"""{docstring(spec)}\n\nWritten by scaffold\'s offline generator from the hints in tables.yml."""',
-        "",
-        "from __future__ import annotations",
-        "",
-        "import logging",
-        "",
-        *extra_imports,
-        *imports,
-        "from pyspark.sql import types as T",
-        "",
-        "log = logging.getLogger(__name__)",
-        "",
-        schema_code(spec).rstrip("\n"),
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _test_header(spec: TableSpec, package: str, extra: Sequence[str] = ()) -> str:
-    return "\n".join(
-        [
-            f'"""{spec.name}: tests written by scaffold\'s offline generator from tables.yml."""',
-            "",
-            "import datetime",
-            "from decimal import Decimal",
-            "",
-            "import pytest",
-            "from lakeforge.testing import assert_df_equal, make_df",
-            *extra,
-            "",
-            f"from {spec.module_name(package)} import SCHEMA, transform",
-            "",
-            "pytestmark = pytest.mark.unit",
-            "",
-        ]
+@functools.lru_cache(maxsize=1)
+def _templates() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(prompts_dir()), undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
     )
+
+
+def _module(template: str, spec: TableSpec, **context: Any) -> str:
+    return _render(
+        template, spec=spec, docstring=docstring(spec), schema_code=schema_code(spec).rstrip("\n"), **context
+    )
+
+
+def _tests(template: str, spec: TableSpec, package: str, **context: Any) -> str:
+    return _render(template, spec=spec, module_name=spec.module_name(package), **context)
 
 
 # --- bronze ---------------------------------------------------------------------------------
@@ -136,33 +115,16 @@ def _test_header(spec: TableSpec, package: str, extra: Sequence[str] = ()) -> st
 def _bronze(spec: TableSpec, tables: TablesFile, package: str) -> tuple[str, str]:
     source = spec.source_columns()
     metadata = [c.name for c in spec.schema_ if c.name in METADATA_COLUMNS]
-    casts = ",\n".join(f'        F.col("{c.name}").cast("{c.type}").alias("{c.name}")' for c in source)
-    extra = ["from lakeforge.io import add_ingestion_metadata"] if metadata else []
-    body = (
-        f"\n\ndef transform(raw: DataFrame) -> DataFrame:\n"
-        f'    """Cast the landed columns to the declared types{" and add ingestion metadata" if metadata else ""}."""\n'
-        f'    log.info("bronze {spec.name}: typing {len(source)} columns")\n'
-        f"    typed = raw.select(\n{casts},\n    )\n"
-    )
-    body += (
-        "    return add_ingestion_metadata(typed).select(*SCHEMA.fieldNames())\n"
-        if metadata
-        else "    return typed.select(*SCHEMA.fieldNames())\n"
-    )
-    module = _header(spec, extra) + body
-    rows = [tuple(sample(c.type, i) for c in source) for i in range(2)]
-    source_ddl = ddl(source)
-    metadata_check = "".join(f'    assert all(row["{name}"] is not None for row in rows)\n' for name in metadata[:1])
-    source_names = ", ".join(f'"{c.name}"' for c in source)
-    tests = _test_header(spec, package) + (
-        f'\nRAW = "{source_ddl}"\n'
-        f"ROWS = [\n{rows_code(rows, '    ')}\n]\n\n\n"
-        f"def test_{spec.name}_keeps_every_row_with_declared_columns(spark):\n"
-        f"    result = transform(make_df(spark, ROWS, RAW))\n"
-        f"    assert result.columns == SCHEMA.fieldNames()\n"
-        f"    rows = result.collect()\n"
-        + metadata_check
-        + f"    assert sorted(tuple(row[c] for c in ({source_names},)) for row in rows) == sorted(ROWS)\n"
+    module = _module("bronze.py.jinja", spec, columns=source, metadata=bool(metadata), window=False)
+    rows = [repr(tuple(sample(c.type, i) for c in source)) for i in range(2)]
+    tests = _tests(
+        "test_bronze.py.jinja",
+        spec,
+        package,
+        source_ddl=ddl(source),
+        rows=rows,
+        columns=source,
+        metadata=metadata[0] if metadata else "",
     )
     return module, tests
 
@@ -182,34 +144,11 @@ def _silver(spec: TableSpec, tables: TablesFile, package: str) -> tuple[str, str
     for c in spec.schema_:
         if c.name in spec.keys or c.name in spec.not_null or (spec.dedupe and c.name == spec.dedupe.order_by):
             convert(sample(up_types[c.name], 0), up_types[c.name], c.type)  # raises when not castable
-    selects = []
-    for c in spec.schema_:
-        expr = f'F.col("{c.name}")'
-        if spec.trim and c.type == "string" and up_types[c.name] == "string":
-            expr = f'F.trim("{c.name}")'
-        selects.append(f'        {expr}.cast("{c.type}").alias("{c.name}")')
-    lines = [
-        f"\n\ndef transform({param}: DataFrame) -> DataFrame:",
-        '    """Cast, trim, drop rows missing required values, keep one row per key."""',
-        f'    log.info("silver {spec.name}: cleaning {param}")',
-        f"    cleaned = {param}.select(\n" + ",\n".join(selects) + ",\n    )",
+    columns = [
+        {"name": c.name, "type": c.type, "trim": spec.trim and c.type == "string" and up_types[c.name] == "string"}
+        for c in spec.schema_
     ]
-    if spec.not_null:
-        condition = " & ".join(f'F.col("{n}").isNotNull()' for n in spec.not_null)
-        lines.append(f"    cleaned = cleaned.where({condition})")
-    extra = []
-    if spec.dedupe:
-        keys = ", ".join(f'"{k}"' for k in spec.keys)
-        extra = ["from pyspark.sql import Window"]
-        lines += [
-            f'    latest_first = Window.partitionBy({keys}).orderBy(F.col("{spec.dedupe.order_by}").desc_nulls_last())',
-            '    ranked = cleaned.select("*", F.row_number().over(latest_first).alias("_rank"))',
-            '    cleaned = ranked.where(F.col("_rank") == 1)',
-        ]
-    elif spec.keys:
-        lines.append(f"    cleaned = cleaned.dropDuplicates([{', '.join(repr(k) for k in spec.keys)}])")
-    lines.append("    return cleaned.select(*SCHEMA.fieldNames())")
-    module = _header(spec, extra) + "\n".join(lines) + "\n"
+    module = _module("silver.py.jinja", spec, param=param, columns=columns, metadata=False, window=bool(spec.dedupe))
     return module, _silver_tests(spec, upstream, package, param)
 
 
@@ -246,14 +185,14 @@ def _silver_tests(spec: TableSpec, upstream: TableSpec, package: str, param: str
         return tuple(values)
 
     kept = [rows[1], rows[2]] if spec.dedupe else [rows[0], rows[1]]
-    raw_rows = [tuple(r[c.name] for c in upstream.schema_) for r in rows]
-    return _test_header(spec, package) + (
-        f'\nRAW = "{ddl(upstream.schema_)}"\n\n\n'
-        f"def test_{spec.name}_cleans_and_keeps_one_row_per_key(spark):\n"
-        f"    {param} = make_df(\n        spark,\n        [\n{rows_code(raw_rows, '            ')}\n        ],\n        RAW,\n    )\n"
-        f"    expected = make_df(\n        spark,\n        [\n{rows_code([expected(r) for r in kept], '            ')}\n"
-        f"        ],\n        SCHEMA,\n    )\n"
-        f"    assert_df_equal(transform({param}), expected)\n"
+    return _tests(
+        "test_silver.py.jinja",
+        spec,
+        package,
+        param=param,
+        raw_ddl=ddl(upstream.schema_),
+        raw_rows=[repr(tuple(r[c.name] for c in upstream.schema_)) for r in rows],
+        expected_rows=[repr(expected(r)) for r in kept],
     )
 
 
@@ -292,24 +231,17 @@ def _gold(spec: TableSpec, tables: TablesFile, package: str) -> tuple[str, str]:
     if extra_cols:
         raise OfflineUnsupported(f"columns {extra_cols} are neither group_by nor measures")
     params = parameters(spec)
-    lines = [
-        f"\n\ndef transform({', '.join(f'{p}: DataFrame' for p in params)}) -> DataFrame:",
-        '    """Join the inputs and aggregate the measures per group."""',
-        f'    log.info("gold {spec.name}: aggregating")',
-        f"    joined = {params[0]}",
+    joins = [{"param": param, "columns": cols} for param, cols in zip(params[1:], picks[1:], strict=True)]
+    measures = [
+        {
+            "name": m.name,
+            "function": _AGG_CODE[m.agg],
+            "argument": "F.lit(1)" if m.column == "*" else f'"{m.column}"',
+            "type": declared[m.name],
+        }
+        for m in spec.measures
     ]
-    keys = ", ".join(f'"{k}"' for k in spec.join_on)
-    for param, cols in zip(params[1:], picks[1:], strict=True):
-        selected = ", ".join(f'"{c}"' for c in cols)
-        lines.append(f'    joined = joined.join({param}.select({selected}), on=[{keys}], how="left")')
-    aggs = []
-    for m in spec.measures:
-        arg = "F.lit(1)" if m.column == "*" else f'"{m.column}"'
-        aggs.append(f'        {_AGG_CODE[m.agg]}({arg}).cast("{declared[m.name]}").alias("{m.name}")')
-    group = ", ".join(f'"{g}"' for g in spec.group_by)
-    lines.append(f"    aggregated = joined.groupBy({group}).agg(\n" + ",\n".join(aggs) + ",\n    )")
-    lines.append("    return aggregated.select(*SCHEMA.fieldNames())")
-    module = _header(spec) + "\n".join(lines) + "\n"
+    module = _module("gold.py.jinja", spec, params=params, joins=joins, measures=measures, metadata=False, window=False)
     return module, _gold_tests(spec, inputs, picks, package, params, available, declared)
 
 
@@ -370,20 +302,15 @@ def _gold_tests(
                 source_type = "bigint"
             values[m.name] = convert(value, source_type, target)
         expected_rows.append(tuple(values[c.name] for c in spec.schema_))
-    frames = []
-    for param, upstream, rows in zip(params, inputs, data, strict=True):
-        tuples = [tuple(r[c.name] for c in upstream.schema_) for r in rows]
-        frames.append(
-            f"    {param} = make_df(\n        spark,\n        [\n{rows_code(tuples, '            ')}\n        ],\n"
-            f'        "{ddl(upstream.schema_)}",\n    )\n'
-        )
-    return _test_header(spec, package) + (
-        f"\n\ndef test_{spec.name}_aggregates_per_group(spark):\n"
-        + "".join(frames)
-        + f"    expected = make_df(\n        spark,\n        [\n{rows_code(expected_rows, '            ')}\n"
-        f"        ],\n        SCHEMA,\n    )\n"
-        f"    assert_df_equal(transform({', '.join(params)}), expected)\n"
-    )
+    frames = [
+        {
+            "param": param,
+            "rows": [repr(tuple(r[c.name] for c in upstream.schema_)) for r in rows],
+            "ddl": ddl(upstream.schema_),
+        }
+        for param, upstream, rows in zip(params, inputs, data, strict=True)
+    ]
+    return _tests("test_gold.py.jinja", spec, package, frames=frames, expected_rows=[repr(r) for r in expected_rows])
 
 
 _BUILDERS = {"bronze": _bronze, "silver": _silver, "gold": _gold}

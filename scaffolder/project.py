@@ -11,30 +11,27 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lakeforge.tables import TABLES_FILE, TablesFile, load_tables
+from scaffolder.errors import ProviderName, SandboxName, ScaffoldError
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-ProviderName = Literal["auto", "openai", "azure", "databricks", "ollama", "offline"]
-SandboxName = Literal["auto", "bwrap", "seatbelt", "off"]
-
-
-class ScaffoldError(Exception):
-    """A one-line, user-facing error: what is wrong and what to do."""
-
 
 class ScaffoldSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: ProviderName = "auto"
-    model: str = "gpt-4o-mini"
+    model: str | None = Field(
+        default=None,
+        description="model, Azure deployment or Databricks serving endpoint; unset: the provider's own default",
+    )
     max_attempts: int = Field(default=3, ge=1, le=10)
     jobs: int = Field(default=4, ge=1, le=32)
     timeout_seconds: float = Field(default=600, gt=0, description="limit for one validation round (pytest)")

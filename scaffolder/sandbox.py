@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from scaffolder.project import ScaffoldError
+from scaffolder.errors import ScaffoldError
 
 CREDENTIAL_PATHS = (
     ".databrickscfg",

@@ -7,25 +7,21 @@ contract tests pass before any AI is involved, and the model only has to fill th
 from __future__ import annotations
 
 import ast
-import re
 from enum import Enum
 from pathlib import Path
 
-from lakeforge.tables import SIMPLE_TYPES, TableSpec
+from lakeforge.tables import ARRAY_TYPE, DECIMAL_TYPE, SIMPLE_TYPES, TableSpec
 from scaffolder.project import Project
 from scaffolder.writer import Manifest, atomic_write, write_tracked
-
-_DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)")
-_ARRAY = re.compile(r"array<(.+)>")
 
 
 def type_code(type_string: str) -> str:
     """Source code for a checked type string, e.g. `T.DecimalType(10, 2)`."""
     if type_string in SIMPLE_TYPES:
         return f"T.{SIMPLE_TYPES[type_string]}()"
-    if match := _DECIMAL.fullmatch(type_string):
+    if match := DECIMAL_TYPE.fullmatch(type_string):
         return f"T.DecimalType({match.group(1)}, {match.group(2)})"
-    if match := _ARRAY.fullmatch(type_string):
+    if match := ARRAY_TYPE.fullmatch(type_string):
         return f"T.ArrayType({type_code(match.group(1))})"
     raise ValueError(f"no code for type {type_string!r}")
 
@@ -46,10 +42,19 @@ def signature(spec: TableSpec) -> str:
 
 
 def docstring(spec: TableSpec) -> str:
+    """The module docstring's text, escaped for a triple-quoted literal.
+
+    Descriptions are free text: quotes, a trailing quote, backslashes (`C:\\x`, `\\N`) and any
+    Unicode must still give a module that parses.
+    """
     where = (
         f"Source: {spec.source.path} ({spec.source.format})." if spec.source else f"Inputs: {', '.join(spec.inputs)}."
     )
-    return f"{spec.name} ({spec.layer}): {spec.description}\n\n{where}"
+    return _literal_text(f"{spec.name} ({spec.layer}): {spec.description}\n\n{where}")
+
+
+def _literal_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "")
 
 
 def stub_module(spec: TableSpec) -> str:

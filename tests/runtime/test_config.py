@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from lakeforge import ConfigError, ConfigLoader, EnvironmentIsolationError
+from lakeforge import ConfigError, ConfigLoader, EnvironmentConfig, EnvironmentIsolationError
+from lakeforge.runner import load_config, parse_args, source_path
+from lakeforge.tables import TableSpec
 
 DEFAULTS = """\
 spark:
@@ -128,3 +130,145 @@ def test_prod_config_loads(config_dir: Path) -> None:
 def test_missing_config_dir_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         ConfigLoader.load("dev", tmp_path / "nope", environ={})
+
+
+# Absolute locations: URIs, Unity Catalog volumes and local absolute paths are used as they are.
+ABSOLUTE_LOCATIONS = [
+    "dbfs:/mnt/landing",
+    "dbfs:/Volumes/dev_analytics/shop_bronze/landing",
+    "s3://bucket/landing",
+    "abfss://landing@account.dfs.core.windows.net/raw",
+    "gs://bucket/landing",
+    "wasbs://landing@account.blob.core.windows.net/raw",
+    "file:/tmp/landing",
+    "/Volumes/dev_analytics/shop_bronze/landing",
+    "/srv/landing",
+]
+
+
+@pytest.mark.parametrize("location", ABSOLUTE_LOCATIONS)
+def test_absolute_landing_root_is_kept_as_written(config_dir: Path, location: str) -> None:
+    write(config_dir, "dev.yaml", f"catalog:\n  name: dev_analytics\nlanding_root: {location}\n")
+    assert ConfigLoader.load("dev", config_dir, environ={}).landing_root == location
+    override = {"LAKEFORGE__LANDING_ROOT": location}
+    assert ConfigLoader.load("local", config_dir, environ=override).landing_root == location
+
+
+def test_relative_landing_root_is_under_the_project(config_dir: Path) -> None:
+    assert ConfigLoader.load("local", config_dir, environ={}).landing_root == str(config_dir.parent / "data/landing")
+    relative = ConfigLoader.load("local", config_dir, environ={"LAKEFORGE__LANDING_ROOT": "raw/in"})
+    assert relative.landing_root == str(config_dir.parent / "raw/in")
+
+
+@pytest.mark.parametrize("location", ABSOLUTE_LOCATIONS)
+def test_source_path_keeps_absolute_locations(location: str) -> None:
+    config = EnvironmentConfig(
+        environment="dev", catalog={"name": "dev_analytics", "schema": "shop"}, landing_root="/Volumes/x/y/landing"
+    )
+    assert source_path(config, bronze_spec(location)) == location
+    assert source_path(config, bronze_spec("customers/")) == "/Volumes/x/y/landing/customers/"
+
+
+def bronze_spec(path: str) -> TableSpec:
+    return TableSpec.model_validate(
+        {
+            "name": "raw_customers",
+            "layer": "bronze",
+            "description": "Customers as they land.",
+            "source": {"path": path, "format": "csv"},
+            "schema": [{"name": "id", "type": "int"}],
+        }
+    )
+
+
+def test_env_section_and_key_together_is_one_clear_error(config_dir: Path) -> None:
+    environ = {"LAKEFORGE__SPARK": "local[2]", "LAKEFORGE__SPARK__MASTER": "local[2]"}
+    with pytest.raises(ConfigError) as err:
+        ConfigLoader.load("local", config_dir, environ=environ)
+    message = str(err.value)
+    assert "LAKEFORGE__SPARK and LAKEFORGE__SPARK__MASTER" in message
+    assert "unset LAKEFORGE__SPARK " in message
+    assert "\n" not in message
+
+
+def test_env_values_are_strings_not_yaml_1_1(config_dir: Path) -> None:
+    environ = {
+        "LAKEFORGE__SPARK__APP_NAME": "010",
+        "LAKEFORGE__SPARK__MASTER": "no",
+        "LAKEFORGE__SPARK__CONFIG__spark.sql.shuffle.partitions": "010",
+        "LAKEFORGE__SPARK__CONFIG__spark.app.tag": "1.0e3",
+        "LAKEFORGE__SPARK__CONFIG__spark.app.scale": "1e3",
+        "LAKEFORGE__SPARK__CONFIG__spark.app.enabled": "off",
+    }
+    config = ConfigLoader.load("local", config_dir, environ=environ)
+    assert config.spark.app_name == "010"
+    assert config.spark.master == "no"
+    assert config.spark.config["spark.sql.shuffle.partitions"] == "010"
+    assert config.spark.config["spark.app.tag"] == "1.0e3"
+    assert config.spark.config["spark.app.scale"] == "1e3"
+    assert config.spark.config["spark.app.enabled"] == "off"
+
+
+def test_env_values_still_become_bools_where_the_model_wants_them(config_dir: Path) -> None:
+    write(config_dir, "dev.yaml", "catalog:\n  name: dev_analytics\nmonte_carlo:\n  namespace: shop\n")
+    environ = {"LAKEFORGE__ALLOW_OUTSIDE_DATABRICKS": "yes", "LAKEFORGE__MONTE_CARLO__ENABLED": "no"}
+    config = ConfigLoader.load("dev", config_dir, environ=environ)
+    assert config.allow_outside_databricks is True
+    assert config.monte_carlo is not None and config.monte_carlo.enabled is False
+
+
+def test_env_value_of_the_wrong_type_names_the_variable(config_dir: Path) -> None:
+    with pytest.raises(ConfigError, match=r"environment variable LAKEFORGE__ALLOW_OUTSIDE_DATABRICKS: .*'maybe'"):
+        ConfigLoader.load("local", config_dir, environ={"LAKEFORGE__ALLOW_OUTSIDE_DATABRICKS": "maybe"})
+
+
+def test_runner_set_keeps_the_case_of_spark_keys(config_dir: Path) -> None:
+    args = parse_args(
+        [
+            "--package", "shop", "--layer", "bronze", "--env", "dev", "--config-dir", str(config_dir),
+            "--set", "spark.config.spark.sql.shuffle.partitions=4",
+            "--set", "spark.config.spark.sql.adaptive.coalescePartitions.enabled=false",
+            "--set", "catalog.schemas.bronze=dev_me_shop_bronze",
+            "--set", "landing_root=dbfs:/mnt/landing",
+            "--set", "spark.app_name=010",
+        ]
+    )  # fmt: skip
+    config, folder = load_config(args)
+    assert folder == config_dir
+    assert config.spark.config["spark.sql.shuffle.partitions"] == "4"
+    assert config.spark.config["spark.sql.adaptive.coalescePartitions.enabled"] == "false"
+    assert config.catalog.schemas == {"bronze": "dev_me_shop_bronze"}
+    assert config.landing_root == "dbfs:/mnt/landing"
+    assert config.spark.app_name == "010"
+
+
+def test_runner_set_errors_name_the_override(config_dir: Path) -> None:
+    args = parse_args(["--package", "shop", "--layer", "bronze", "--config-dir", str(config_dir), "--env", "local"])
+    args.set = [("spark.mastr", "local[2]")]
+    with pytest.raises(ConfigError, match=r"--set spark.mastr: spark.mastr: unknown setting"):
+        load_config(args)
+
+
+def test_environ_is_the_only_environment_read(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LAKEFORGE_CONFIG_DIR", str(config_dir.parent / "nope"))
+    monkeypatch.setenv("LAKEFORGE_ENV", "dev")
+    monkeypatch.setenv("LAKEFORGE__SPARK__MASTER", "local[9]")
+    monkeypatch.chdir(config_dir.parent)
+    config = ConfigLoader.load(environ={})
+    assert config.environment == "local"
+    assert config.spark.master == "local[1]"
+    elsewhere = config_dir.parent / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("LAKEFORGE_CONFIG_DIR")
+    assert ConfigLoader.load(environ={"LAKEFORGE_CONFIG_DIR": str(config_dir)}).spark.master == "local[1]"
+
+
+def test_isolation_knows_the_configured_prod_catalog(config_dir: Path) -> None:
+    write(config_dir, "prod.yaml", "catalog:\n  name: analytics\n")
+    write(config_dir, "dev.yaml", "catalog:\n  name: analytics\n")
+    with pytest.raises(EnvironmentIsolationError, match=r"config/dev.yaml: .*'analytics'.*config/prod.yaml"):
+        ConfigLoader.load("dev", config_dir, environ={})
+    with pytest.raises(EnvironmentIsolationError, match=r"environment variable LAKEFORGE__CATALOG__NAME: "):
+        ConfigLoader.load("local", config_dir, environ={"LAKEFORGE__CATALOG__NAME": "analytics"})
+    assert ConfigLoader.load("prod", config_dir, environ={}).catalog.name == "analytics"

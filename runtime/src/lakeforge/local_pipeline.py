@@ -4,15 +4,24 @@
 schemas that already exist (it refuses `CREATE SCHEMA` inside a pipeline). This wrapper resolves
 the spec's storage next to the spec, creates the layer schemas in a local Hive metastore, then
 runs `spark-pipelines` against that same metastore, so wiring mistakes show up before deploying.
+
+It reads like a tool, not a log: each flow's state, row count and time, where the tables live,
+and one line naming the flow and the error when something fails. Spark's own output (warnings,
+progress bars, the stack traces of its shutdown) goes to `.spark-pipelines/run.log`, named at
+the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -20,6 +29,7 @@ import yaml
 from lakeforge.catalog import CatalogHelper
 from lakeforge.config import ConfigLoader
 from lakeforge.errors import LakeforgeError
+from lakeforge.identifiers import LAYERS
 from lakeforge.pipelines import CONFIG_DIR_CONF, ENV_CONF
 
 RESOLVED_SPEC = ".spark-pipeline.resolved.yml"
@@ -65,22 +75,162 @@ def create_schemas(root: Path, env: str, config_dir: Path) -> list[str]:
         spark.stop()
 
 
-def run(command: str, spec_path: Path, extra: Sequence[str] = ()) -> int:
-    resolved, _ = resolve_spec(spec_path)
+LOG_FILE = ".spark-pipelines/run.log"
+_FLOW = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): Flow (\S+) (?:is|has) ([A-Z_]+)\.")
+_UNRESOLVED = re.compile(
+    r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): Failed to resolve flow( due to upstream failure)?: '([^']+)'"
+)
+_RUN = re.compile(r"Run is ([A-Z_]+)\.")
+_FINAL = ("COMPLETED", "FAILED", "SKIPPED", "EXCLUDED", "STOPPED")
+
+
+@dataclass
+class Flow:
+    name: str
+    state: str = "QUEUED"
+    started: datetime | None = None
+    ended: datetime | None = None
+    error: str = ""
+
+    @property
+    def seconds(self) -> float | None:
+        return (self.ended - self.started).total_seconds() if self.started and self.ended else None
+
+
+@dataclass
+class RunReport:
+    """What one `spark-pipelines` run did, read from its output as it ran."""
+
+    flows: dict[str, Flow] = field(default_factory=dict)
+    state: str = ""
+    error: str = ""
+    _waiting_error: Flow | None = None
+
+    def read(self, line: str) -> Flow | None:
+        """Take one line of output; returns the flow when it just reached a final state."""
+        text = line.rstrip("\n").rsplit("\r", 1)[-1]
+        if match := _FLOW.search(text):
+            when, name, state = datetime.fromisoformat(match.group(1)), match.group(2), match.group(3)
+            flow = self.flows.setdefault(name, Flow(name))
+            flow.state = state
+            if state in ("PLANNING", "STARTING", "RUNNING") and flow.started is None:
+                flow.started = when
+            if state in _FINAL:
+                flow.ended = when
+                self._waiting_error = flow if state == "FAILED" else None
+                return flow
+        elif match := _UNRESOLVED.search(text):
+            flow = self.flows.setdefault(match.group(3), Flow(match.group(3)))
+            flow.state = "SKIPPED" if match.group(2) else "FAILED"
+            self._waiting_error = None if match.group(2) else flow
+            if match.group(2):
+                flow.error = "an upstream flow failed"
+            return flow
+        elif match := _RUN.search(text):
+            self.state = match.group(1)
+        elif self._waiting_error is not None and (text.startswith("Error:") or "Exception: " in text):
+            self._waiting_error.error = text.removeprefix("Error:").strip()
+            self._waiting_error = None
+        return None
+
+    @property
+    def failed(self) -> list[Flow]:
+        return [f for f in self.flows.values() if f.state == "FAILED"]
+
+
+def run(command: str, spec_path: Path, extra: Sequence[str] = (), out: Callable[[str], None] = print) -> int:
+    resolved, spec = resolve_spec(spec_path)
     root = spec_path.parent.resolve()
-    # A child process: embedded Derby lets one JVM at a time open the metastore, and a stopped
-    # session's JVM lives on until its Python process exits.
-    subprocess.run(
-        [sys.executable, "-m", "lakeforge.local_pipeline", "create-schemas", "--spec", str(spec_path)],
-        check=True,
-    )
-    bin_dir = Path(sys.executable).parent
+    log = root / LOG_FILE
+    log.parent.mkdir(parents=True, exist_ok=True)
     cli = _spark_pipelines_cli()
     args = [str(cli), command, "--spec", str(resolved)]
     for key, value in hive_conf(root).items():
         args += ["--conf", f"{key}={value}"]
+    bin_dir = Path(sys.executable).parent
     env_vars = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run([*args, *extra], cwd=root, env=env_vars, check=False).returncode
+    out(f"{command} of pipeline {spec.get('name', root.name)} on local Spark (Spark's output: {LOG_FILE})")
+    started = time.perf_counter()
+    report = RunReport()
+    with log.open("w", encoding="utf-8") as handle:
+        # A child process: embedded Derby lets one JVM at a time open the metastore, and a stopped
+        # session's JVM lives on until its Python process exits.
+        schemas = subprocess.run(
+            [sys.executable, "-m", "lakeforge.local_pipeline", "create-schemas", "--spec", str(spec_path)],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+        if schemas.returncode != 0:
+            out(f"error: the layer schemas could not be created in the local metastore; see {LOG_FILE}")
+            return schemas.returncode
+        handle.flush()
+        process = subprocess.Popen(
+            [*args, *extra], cwd=root, env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert process.stdout is not None
+        for line in process.stdout:
+            handle.write(line)
+            if (flow := report.read(line)) is not None:
+                out(_flow_line(flow, None))
+        code = process.wait()
+    seconds = time.perf_counter() - started
+    if command == "run" and report.flows:
+        out("")
+        counts = _row_counts(root, report.flows)
+        for flow in sorted(report.flows.values(), key=_layer_order):
+            out(_flow_line(flow, counts.get(flow.name)))
+    state = report.state or ("COMPLETED" if code == 0 else "FAILED")
+    if code != 0 or report.failed:
+        failed = report.failed[0] if report.failed else None
+        cause = f"flow {_short_name(failed.name)}: {failed.error or 'see the log'}" if failed else _last_error(log)
+        out(f"Run {state} in {seconds:.0f}s: {cause}")
+    else:
+        warehouse = hive_conf(root)["spark.sql.warehouse.dir"]
+        out(f"Run {state} in {seconds:.0f}s; tables in spark_catalog, stored under {warehouse}")
+    out(f"Spark's full output: {log}")
+    return code if code != 0 else (1 if report.failed else 0)
+
+
+def _layer_order(flow: Flow) -> tuple[int, str]:
+    layer = _short_name(flow.name).split(".")[0]
+    return (LAYERS.index(layer) if layer in LAYERS else len(LAYERS), flow.name)
+
+
+def _short_name(name: str) -> str:
+    """`spark_catalog.shop_silver.orders` -> `silver.orders` (the layer and the table)."""
+    parts = name.split(".")
+    return f"{parts[-2].rsplit('_', 1)[-1]}.{parts[-1]}" if len(parts) >= 2 else name
+
+
+def _flow_line(flow: Flow, rows: int | None) -> str:
+    seconds = f"{flow.seconds:.1f}s" if flow.seconds is not None else "-"
+    count = f"{rows} rows" if rows is not None else ""
+    detail = f"  {flow.error}" if flow.error and flow.state != "COMPLETED" else ""
+    return f"  {_short_name(flow.name):<32} {flow.state:<10} {count:>10} {seconds:>7}{detail}"
+
+
+def _row_counts(root: Path, flows: dict[str, Flow]) -> dict[str, int]:
+    """Rows per table from the parquet footers in the local warehouse (no second JVM start)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        return {}
+    warehouse = Path(hive_conf(root)["spark.sql.warehouse.dir"])
+    counts = {}
+    for name in flows:
+        parts = name.split(".")
+        folder = warehouse / f"{parts[-2]}.db" / parts[-1]
+        files = [f for f in folder.rglob("*.parquet")] if folder.is_dir() else []
+        if files:
+            counts[name] = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return counts
+
+
+def _last_error(log: Path) -> str:
+    lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
+    errors = [line for line in lines if line.startswith("Error:") or "Error: " in line or "Exception: " in line]
+    return (errors[-1] if errors else "see the log")[:400]
 
 
 def _spark_pipelines_cli() -> Path:

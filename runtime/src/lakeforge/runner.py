@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from lakeforge.catalog import CatalogHelper
-from lakeforge.config import ConfigLoader, EnvironmentConfig
+from lakeforge.config import ConfigLoader, EnvironmentConfig, is_absolute_location
 from lakeforge.contract import schema_problems
 from lakeforge.errors import LakeforgeError
 from lakeforge.io import read_source, write_table
@@ -47,9 +47,10 @@ def load_transform(package: str, spec: TableSpec) -> Callable[..., DataFrame]:
 
 
 def source_path(config: EnvironmentConfig, spec: TableSpec) -> str:
+    """The bronze source: under the landing root, unless it names its own location (`dbfs:/`, `s3://`, `/Volumes`)."""
     assert spec.source is not None
     path = spec.source.path
-    if "://" in path or path.startswith("/"):
+    if is_absolute_location(path):
         return path
     return f"{config.landing_root.rstrip('/')}/{path}"
 
@@ -107,10 +108,15 @@ def run_layer(
     return written
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point for wheel tasks: `--package pkg --layer silver --env dev`."""
-    from lakeforge.session import SparkSessionFactory
+def _key_value(item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{item!r}: use KEY=VALUE, e.g. catalog.schemas.bronze=my_schema")
+    return key, value
 
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The wheel task's arguments; `--set` items become `(dotted key, value)` pairs."""
     parser = argparse.ArgumentParser(description="Build one layer of a Lakeforge pipeline.")
     parser.add_argument("--package", required=True, help="the pipeline's Python package")
     parser.add_argument("--layer", required=True, choices=["bronze", "silver", "gold", "all"])
@@ -121,19 +127,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--set",
         action="append",
         default=[],
+        type=_key_value,
         metavar="KEY=VALUE",
         help="config override, e.g. catalog.schemas.bronze=dev_me_shop_bronze (repeatable)",
     )
-    args = parser.parse_args(argv)
-    overrides = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            parser.error(f"--set {item!r}: use KEY=VALUE, e.g. catalog.schemas.bronze=my_schema")
-        overrides["LAKEFORGE__" + "__".join(part.upper() for part in key.split("."))] = value
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return parser.parse_args(argv)
+
+
+def load_config(args: argparse.Namespace) -> tuple[EnvironmentConfig, Path]:
+    """The environment's config and its folder, with `--set` applied.
+
+    The dotted keys go to the loader as they are, not through `LAKEFORGE__*` names: a variable
+    name would upper-case `spark.config.spark.sql.adaptive.coalescePartitions.enabled`, and Spark
+    keys are case-sensitive.
+    """
     config_dir = ConfigLoader.find_config_dir(args.config_dir or _project_root(args.package) / "config")
-    config = ConfigLoader.load(args.env, config_dir, environ={**os.environ, **overrides})
+    return ConfigLoader.load(args.env, config_dir, overrides=dict(args.set)), config_dir
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point for wheel tasks: `--package pkg --layer silver --env dev`."""
+    from lakeforge.session import SparkSessionFactory
+
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config, config_dir = load_config(args)
     tables = load_tables(args.tables or config_dir.parent / TABLES_FILE)
     spark = SparkSessionFactory.from_config(config)
     layers = ["bronze", "silver", "gold"] if args.layer == "all" else [args.layer]
@@ -142,13 +160,26 @@ def main(argv: Sequence[str] | None = None) -> None:
             log.info("wrote %s", name)
 
 
+# Where a project's wheel carries its `config/` and `tables.yml` (hatch force-include in the
+# generated pyproject.toml): `<package>/_project/`, for wheel tasks that run far from the repo.
+PACKAGED_PROJECT = "_project"
+
+
 def _project_root(package: str) -> Path:
-    """The folder holding `config/` and `tables.yml`, found upward from the installed package."""
+    """The folder holding `config/` and `tables.yml`.
+
+    Upward from the package (a checkout or an editable install), then the working directory,
+    then the copy packaged in the wheel (`<package>/_project/`), else the working directory.
+    """
     module = importlib.import_module(package)
     here = Path(module.__file__ or ".").resolve().parent
     for folder in (here, *here.parents):
         if (folder / TABLES_FILE).is_file():
             return folder
+    if (Path.cwd() / TABLES_FILE).is_file():
+        return Path.cwd()
+    if (here / PACKAGED_PROJECT / TABLES_FILE).is_file():
+        return here / PACKAGED_PROJECT
     return Path.cwd()
 
 

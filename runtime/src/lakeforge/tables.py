@@ -11,11 +11,11 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lakeforge.errors import ConfigError, IdentifierError
 from lakeforge.identifiers import LAYERS, check_identifier
+from lakeforge.models import Strict, read_yaml
 
 if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType
@@ -43,8 +43,8 @@ SIMPLE_TYPES = {
     "timestamp_ntz": "TimestampNTZType",
     "binary": "BinaryType",
 }
-_DECIMAL = re.compile(r"decimal\((\d{1,2}),\s*(\d{1,2})\)")
-_ARRAY = re.compile(r"array<(.+)>")
+DECIMAL_TYPE = re.compile(r"decimal\((\d{1,2}),\s*(\d{1,2})\)")
+ARRAY_TYPE = re.compile(r"array<(.+)>")
 
 
 def check_type(type_string: str) -> str:
@@ -52,12 +52,12 @@ def check_type(type_string: str) -> str:
     value = type_string.strip().lower()
     if value in SIMPLE_TYPES:
         return {"integer": "int", "long": "bigint"}.get(value, value)
-    if match := _DECIMAL.fullmatch(value):
+    if match := DECIMAL_TYPE.fullmatch(value):
         precision, scale = int(match.group(1)), int(match.group(2))
         if not 1 <= precision <= 38 or scale > precision:
             raise ValueError(f"decimal({precision},{scale}) needs 1 <= precision <= 38 and scale <= precision")
         return f"decimal({precision},{scale})"
-    if match := _ARRAY.fullmatch(value):
+    if match := ARRAY_TYPE.fullmatch(value):
         return f"array<{check_type(match.group(1))}>"
     raise ValueError(
         f"type {type_string!r} is not supported: use one of {', '.join(sorted(SIMPLE_TYPES))}, decimal(p,s), array<type>"
@@ -69,18 +69,14 @@ def spark_type(type_string: str) -> DataType:
     from pyspark.sql import types as T
 
     value = check_type(type_string)
-    if match := _DECIMAL.fullmatch(value):
+    if match := DECIMAL_TYPE.fullmatch(value):
         return T.DecimalType(int(match.group(1)), int(match.group(2)))
-    if match := _ARRAY.fullmatch(value):
+    if match := ARRAY_TYPE.fullmatch(value):
         return T.ArrayType(spark_type(match.group(1)))
     return getattr(T, SIMPLE_TYPES[value])()
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class Column(_Strict):
+class Column(Strict):
     name: str
     type: str
     nullable: bool = True
@@ -97,7 +93,7 @@ class Column(_Strict):
         return check_type(value)
 
 
-class Source(_Strict):
+class Source(Strict):
     """Where a bronze table's raw files land: relative paths are under the environment's landing root."""
 
     path: str = Field(min_length=1)
@@ -112,7 +108,7 @@ class Source(_Strict):
         return value
 
 
-class Measure(_Strict):
+class Measure(Strict):
     """One aggregate of a gold table: `name = agg(column)`."""
 
     name: str
@@ -120,13 +116,13 @@ class Measure(_Strict):
     column: str = "*"
 
 
-class Dedupe(_Strict):
+class Dedupe(Strict):
     """Keep one row per key: the latest by `order_by`."""
 
     order_by: str
 
 
-class TableSpec(_Strict):
+class TableSpec(Strict):
     """One table of the pipeline."""
 
     name: str
@@ -203,7 +199,7 @@ class TableSpec(_Strict):
         return f"{package}.transformations.{self.layer}.{self.name}"
 
 
-class TablesFile(_Strict):
+class TablesFile(Strict):
     version: Literal[1] = 1
     tables: list[TableSpec] = Field(default_factory=list)
 
@@ -240,15 +236,11 @@ def load_tables(path: str | Path = TABLES_FILE) -> TablesFile:
     path = Path(path)
     label = path.name
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = read_yaml(path, label) or {}
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: not found; run inside a Lakeforge project or pass the path to {TABLES_FILE}"
         ) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{label}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
     return parse_tables(data, label)
 
 
