@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 
 import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests", "runtime_dbr"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
@@ -34,3 +35,33 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+def databricks_runtime() -> dict[str, str]:
+    """The Databricks Runtime the template deploys to, named once in copier.yml (read without YAML:
+    nox's own environment has only nox)."""
+    with open("copier.yml", encoding="utf-8") as handle:
+        block = handle.read().split("\ndatabricks_runtime:", 1)[1].split("\n\n", 1)[0]
+    return dict(re.findall(r'^\s+(\w+): "([^"]*)"', block, flags=re.M))
+
+
+@nox.session
+def runtime_dbr(session: nox.Session) -> None:
+    """The runtime's own tests on the pyspark of the Databricks Runtime LTS that the bundle deploys to.
+
+    Local tests run on the newest pyspark; clusters run the LTS's Spark. This runs what ships
+    (lakeforge) on what it ships to, so a difference shows here, not in a job run.
+    """
+    runtime = databricks_runtime()
+    extra = "./runtime[test,jdk]" if not _has_java() else "./runtime[test]"
+    session.install("-e", extra, f"pyspark=={runtime['spark']}.*")
+    session.log(f"Databricks Runtime {runtime['lts']} LTS: pyspark {runtime['spark']}")
+    session.run(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/runtime",
+        *session.posargs,
+        env={"LAKEFORGE_JVM_CDS": "0"},  # one session start: no class-data archive to prepare
+    )

@@ -10,22 +10,27 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from lakeforge.errors import ConfigError
-from lakeforge.tables import TableSpec, parse_tables
+from lakeforge.tables import TablesFile, TableSpec, parse_tables
 from scaffolder.errors import ScaffoldError
 from scaffolder.project import Project
 from scaffolder.stubs import ensure_stub
 from scaffolder.writer import atomic_write, load_manifest, save_manifest
+
+if TYPE_CHECKING:
+    from scaffolder.profile import TableProfile
 
 
 @dataclass
 class AddResult:
     spec: TableSpec
     created: list[str]
+    profile: TableProfile | None = None  # bronze without columns: what profiling the landed files found
+    profile_path: str | None = None
 
 
 def parse_columns(columns: Sequence[str], layer: str) -> list[dict[str, object]]:
@@ -98,6 +103,23 @@ def _flow(mapping: dict[str, Any]) -> str:
     return "{" + ", ".join(f"{k}: {_scalar(v, flow=True)}" for k, v in mapping.items()) + "}"
 
 
+def _appended(text: str, entry: dict[str, Any]) -> str:
+    """tables.yml's text with the entry appended in the file's own style."""
+    block = "\n" + entry_text(entry, _list_indent(text))
+    if re.search(r"^tables:\s*\[\]\s*$", text, flags=re.M):
+        return re.sub(r"^tables:\s*\[\]\s*$", "tables:", text, count=1, flags=re.M).rstrip("\n") + "\n" + block
+    if re.search(r"^tables:\s*$", text, flags=re.M):
+        return text.rstrip("\n") + "\n" + block
+    return text.rstrip("\n") + "\ntables:\n" + block
+
+
+def _validated(text: str) -> TablesFile:
+    try:
+        return parse_tables(yaml.safe_load(text), "tables.yml")
+    except ConfigError as exc:
+        raise ScaffoldError(f"{exc} (nothing was written)") from None
+
+
 def add_table(
     project: Project,
     layer: str,
@@ -108,30 +130,41 @@ def add_table(
     source_format: str = "csv",
     inputs: Sequence[str] = (),
 ) -> AddResult:
-    entry: dict[str, object] = {"name": name, "layer": layer, "description": description}
+    """Append the entry and create its stubs. A bronze table without columns gets the schema the
+    profiling agent infers from the files landed under `source` (the entry is checked first, so a
+    bad name or input costs no Spark start)."""
+    entry: dict[str, Any] = {"name": name, "layer": layer, "description": description}
     if layer == "bronze":
         if not source:
             raise ScaffoldError("bronze tables need --source PATH (relative to the landing root) and --format")
         entry["source"] = {"path": source, "format": source_format}
     else:
         entry["inputs"] = list(inputs)
-    entry["schema"] = parse_columns(columns, layer)
+    if not columns and layer != "bronze":
+        raise ScaffoldError(
+            f"{layer} tables need their columns: --column NAME:TYPE (repeatable); only a bronze table's "
+            "landed files can be profiled instead"
+        )
     text = project.tables_path.read_text(encoding="utf-8")
-    indent = _list_indent(text)
-    block = "\n" + entry_text(entry, indent)
-    if re.search(r"^tables:\s*\[\]\s*$", text, flags=re.M):
-        new_text = re.sub(r"^tables:\s*\[\]\s*$", "tables:", text, count=1, flags=re.M).rstrip("\n") + "\n" + block
-    elif re.search(r"^tables:\s*$", text, flags=re.M):
-        new_text = text.rstrip("\n") + "\n" + block
+    profile = None
+    if columns:
+        entry["schema"] = parse_columns(columns, layer)
     else:
-        new_text = text.rstrip("\n") + "\ntables:\n" + block
-    try:
-        tables = parse_tables(yaml.safe_load(new_text), "tables.yml")
-    except ConfigError as exc:
-        raise ScaffoldError(f"{exc} (nothing was written)") from None
-    spec = tables.get(name)
+        from scaffolder.profile import profile_landing, schema_columns
+
+        _validated(_appended(text, {**entry, "schema": parse_columns(["placeholder:string"], layer)}))
+        profile, _ = profile_landing(project, name, str(source), source_format)
+        if source_format == "csv":  # profiled with the header row as names: the pipeline must read it so
+            entry["source"] = {**entry["source"], "options": {"header": True}}
+        entry["schema"] = schema_columns(profile, None, layer)
+    new_text = _appended(text, entry)
+    spec = _validated(new_text).get(name)
     atomic_write(project.tables_path, new_text)
     manifest = load_manifest(project.root)
     created = ensure_stub(project, manifest, spec)
     save_manifest(project.root, manifest)
-    return AddResult(spec, created)
+    if profile is None:
+        return AddResult(spec, created)
+    from scaffolder.profile import save_profile
+
+    return AddResult(spec, created, profile, save_profile(project, profile))

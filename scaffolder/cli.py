@@ -158,10 +158,15 @@ def fill_command(
 def add_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver or gold")],
     name: Annotated[str, typer.Argument(help="Table name (lowercase, digits, underscores).")],
-    column: Annotated[
-        list[str], typer.Option("--column", "-c", help="NAME:TYPE, NOT NULL with a trailing ! (repeatable).")
-    ],
     description: Annotated[str, typer.Option(help="What the table holds (the model reads it).")],
+    column: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            "--column",
+            "-c",
+            help="NAME:TYPE, NOT NULL with a trailing ! (repeatable). Bronze without -c: profile the landed files.",
+        ),
+    ] = None,
     source: Annotated[Optional[str], typer.Option(help="Bronze: path under the landing root.")] = None,  # noqa: UP045
     format: Annotated[str, typer.Option("--format", help="Bronze: csv, json, parquet, ...")] = "csv",
     input: Annotated[
@@ -174,11 +179,21 @@ def add_command(
 
     try:
         project = load_project(project_dir)
-        result = add_table(project, layer, name, description, column, source, format, input or ())
+        if column or layer != "bronze":
+            result = add_table(project, layer, name, description, column or (), source, format, input or ())
+        else:
+            with console.status(f"profiling the files landed for {name} on local Spark..."):
+                result = add_table(project, layer, name, description, (), source, format, input or ())
     except (ScaffoldError, LakeforgeError) as exc:
         _fail(str(exc))
         return
     console.print(f"added {result.spec.layer} table {result.spec.name} to tables.yml")
+    if result.profile is not None:
+        console.print(
+            f"  schema inferred from {escape(result.profile.source)} "
+            f"({result.profile.rows} rows); statistics in {result.profile_path}",
+            highlight=False,
+        )
     for rel in result.created:
         console.print(f"  created {rel}")
     console.print(f"next: scaffold fill {layer} --table {name}")
@@ -214,6 +229,53 @@ def validate_command(
         raise typer.Exit(1)
 
 
+@app.command("test")
+def test_command(
+    target: Annotated[str, typer.Argument(help="A table of tables.yml, or the path of its module.")],
+    target_coverage: Annotated[
+        float, typer.Option(help="Stop when line+branch coverage of the module reaches this (percent).")
+    ] = 90.0,
+    max_rounds: Annotated[int, typer.Option(help="Rounds of asking the model for more tests.")] = 5,
+    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: [tool.scaffold]).")] = None,  # noqa: UP045
+    model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
+    no_sandbox: Annotated[
+        bool, typer.Option("--no-sandbox", help="Run model-written tests WITHOUT the OS sandbox (opt-out).")
+    ] = False,
+    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+) -> None:
+    """Ask the model for more tests of a finished table; keep those that kill a surviving mutant or cover more."""
+    from scaffolder.testagent import generate_tests
+
+    try:
+        project = load_project(
+            project_dir, {"provider": provider, "model": model, "sandbox": "off" if no_sandbox else None}
+        )
+        with console.status("") as status:
+            report = generate_tests(
+                project, target, target_coverage, max_rounds, progress=lambda event: status.update(escape(event))
+            )
+    except (ScaffoldError, LakeforgeError) as exc:
+        _fail(str(exc))
+        return
+    console.print(escape(f"scaffold test — {report.table} ({report.provider}, {report.model})"), highlight=False)
+    before = str(report.mutation_before or "no mutants")
+    after = str(report.mutation_after or "no mutants")
+    console.print(f"coverage: {report.coverage_before:.0f}% → {report.coverage_after:.0f}%", highlight=False)
+    console.print(escape(f"mutants: {before} → {after}"), highlight=False)
+    for test in report.kept:
+        console.print(f"  [green]kept[/green] {escape(test)}", highlight=False)
+    for test, why in report.rejected.items():
+        console.print(f"  [dim]dropped {escape(test)}: {escape(why)}[/dim]", highlight=False)
+    for problem in report.problems:
+        console.print(f"  [red]last round[/red]: {escape(str(problem))}", highlight=False, soft_wrap=True)
+    where = f"appended to {report.test_file}" if report.kept else "nothing written"
+    console.print(
+        escape(f"{len(report.kept)} test(s) {where}; {report.rounds} round(s), {report.jvm_starts} JVM start(s)"),
+        style="dim",
+    )
+    console.print(escape(report.sandbox), style="dim", highlight=False)
+
+
 @app.command("sandbox")
 def sandbox_command(
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo (for its [tool.scaffold]).")] = Path(
@@ -239,6 +301,113 @@ def sandbox_command(
         console.print(f"  {mark}  {escape(check.name)}: {escape(check.detail)}", highlight=False)
     if not result.confined:
         raise typer.Exit(1)
+
+
+@app.command("profile")
+def profile_command(
+    target: Annotated[
+        str,
+        typer.Argument(help="A sample file or folder (CSV, JSON lines, parquet), catalog.schema.table, or a table."),
+    ],
+    table: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--table", "-t", help="The tables.yml entry to write (default: from the path or name)."),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Write the schema into tables.yml (else: show the diff).")
+    ] = False,
+    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+) -> None:
+    """Infer a table's schema and statistics from a sample or a Unity Catalog table; show or apply the diff."""
+    from scaffolder.profile import profile_table
+
+    try:
+        project = load_project(project_dir)
+        with console.status(f"profiling {target}..."):
+            result = profile_table(project, target, table, apply=yes)
+    except (ScaffoldError, LakeforgeError) as exc:
+        _fail(str(exc))
+        return
+    profile = result.profile
+    counts = [] if profile.rows is None else [f"{profile.rows} rows", f"{profile.bad_rows} malformed"]
+    if result.spark_jobs is not None:
+        counts.append(f"{result.spark_jobs} Spark jobs")
+    console.print(
+        f"profiled {escape(profile.source)} ({profile.kind}{', ' if counts else ''}{', '.join(counts)}) "
+        f"for table {escape(result.table)}",
+        highlight=False,
+    )
+    view = Table(show_edge=False)
+    for heading in ("column", "type", "nulls", "~distinct", "min", "max", "frequent values"):
+        view.add_column(heading)
+
+    def shown(value: object) -> str:
+        return "" if value is None else escape(str(value))
+
+    for c in profile.columns:
+        nulls = "" if c.null_fraction is None else f"{c.null_fraction:.0%}"
+        if c.nullable is False:
+            nulls = "NOT NULL"
+        view.add_row(
+            escape(c.name),
+            escape(c.type),
+            nulls,
+            shown(c.approx_distinct),
+            shown(c.min),
+            shown(c.max),
+            escape(", ".join(map(str, c.samples))),
+        )
+    console.print(view)
+    if profile.candidate_keys:
+        console.print(f"candidate keys (unique, never null here): {escape(', '.join(profile.candidate_keys))}")
+    for example in profile.bad_row_examples:
+        console.print(f"malformed record: {escape(example)}", style="yellow", highlight=False)
+    for column in profile.columns:
+        if column.note:
+            console.print(f"{escape(column.name)}: {escape(column.note)}", style="dim", highlight=False)
+    for note in result.notes:
+        console.print(escape(note), style="yellow", highlight=False)
+    if not result.diff:
+        console.print("tables.yml already declares this schema")
+    else:
+        from rich.syntax import Syntax
+
+        console.print(Syntax(result.diff, "diff", theme="ansi_dark"))
+        if result.applied:
+            console.print(f"[green]wrote the schema of {escape(result.table)} to tables.yml[/green]")
+        else:
+            console.print("tables.yml is unchanged: run again with --yes to write this schema")
+    console.print(f"statistics: {result.profile_path}", style="dim", highlight=False)
+
+
+@app.command("doctor")
+def doctor_command(
+    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+) -> None:
+    """Say what is wrong with the repo and how to fix each thing; exit 0 only when nothing is (for CI)."""
+    from scaffolder.doctor import run_doctor
+
+    try:
+        project = load_project(project_dir)
+        with console.status("checking tables, modules, merge leftovers, template drift and config..."):
+            report = run_doctor(project)
+    except (ScaffoldError, LakeforgeError) as exc:
+        _fail(str(exc))
+        return
+    for finding in report.findings:
+        color = "red" if finding in report.problems else "yellow"
+        console.print(
+            f"[{color}]{escape(finding.kind.value)}[/{color}] {escape(finding.path)}: {escape(finding.message)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        console.print(f"  fix: {escape(finding.fix)}", highlight=False, soft_wrap=True)
+    for note in report.notes:
+        console.print(f"note: {escape(note)}", style="dim", highlight=False, soft_wrap=True)
+    if not report.clean:
+        console.print(f"[red]{len(report.problems)} problem(s)[/red]")
+        raise typer.Exit(1)
+    console.print("[green]no problems found[/green]")
 
 
 @app.command("demo")

@@ -30,20 +30,12 @@ class DemoResult:
     tests_output: str
 
 
-def runtime_requirement() -> str | None:
-    """Point the demo at this checkout's runtime when there is one (it is not on PyPI yet)."""
-    checkout = template_dir() / "runtime"
-    return f"lakeforge @ {checkout.resolve().as_uri()}" if (checkout / "pyproject.toml").is_file() else None
-
-
 def run_demo(destination: Path, progress: Progress | None = None) -> DemoResult:
     destination = destination.resolve()
     if destination.exists() and any(destination.iterdir()):
         raise ScaffoldError(f"{destination} is not empty: give a new folder for the demo")
     demo = examples_dir() / "demo"
     answers = yaml.safe_load((demo / "answers.yml").read_text(encoding="utf-8"))
-    if requirement := runtime_requirement():
-        answers["lakeforge_requirement"] = requirement
     copier.run_copy(
         str(template_dir()), destination, data=answers, defaults=True, unsafe=True, quiet=True, vcs_ref="HEAD"
     )

@@ -146,8 +146,50 @@ class PromptBuilder:
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         return Prompt(messages, tokens, [f"{e.source}:{e.name}" for e in exemplars])
 
+    def more_tests(
+        self,
+        spec: TableSpec,
+        module: str,
+        tests: str,
+        survivors: list[str],
+        missing: list[tuple[int, str]],
+        new_test_path: str,
+        dropped: dict[str, str] | None = None,
+    ) -> Prompt:
+        """The testing agent's prompt: the finished module, its tests, and what they do not prove."""
+        paths = {"new_test_path": new_test_path, "test_path": spec.test_path()}
+        user = "\n".join(
+            [
+                self._render(
+                    "test_agent.md",
+                    spec=spec,
+                    module=module.rstrip(),
+                    tests=tests.rstrip() or "# (none yet)",
+                    survivors=survivors,
+                    missing=[{"number": n, "code": code} for n, code in missing],
+                    dropped=dropped or {},
+                    module_path=spec.module_path(self.package),
+                    **paths,
+                ),
+                self._render(
+                    "tests.md", spec=spec, test_path=new_test_path, module_path=spec.module_path(self.package)
+                ),
+                self._render("test_agent_output.md", **paths),
+            ]
+        )
+        system = self._render("system.md")
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        return Prompt(messages, estimate_tokens(system) + estimate_tokens(user), [])
+
     def repair(
-        self, prompt: Prompt, spec: TableSpec, reply: str, attempt: int, max_attempts: int, errors: list[str]
+        self,
+        prompt: Prompt,
+        spec: TableSpec,
+        reply: str,
+        attempt: int,
+        max_attempts: int,
+        errors: list[str],
+        files: list[str] | None = None,
     ) -> Prompt:
         """The conversation so far, the model's last reply, and the errors it must fix."""
         text = self._render(
@@ -155,8 +197,7 @@ class PromptBuilder:
             attempt=attempt,
             max_attempts=max_attempts,
             errors=errors[:30],
-            module_path=spec.module_path(self.package),
-            test_path=spec.test_path(),
+            files=files or [spec.module_path(self.package), spec.test_path()],
         )
         messages = [
             *prompt.messages[:2],

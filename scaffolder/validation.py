@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,9 +43,11 @@ from scaffolder.inside.plan import (
     PLAN_VAR,
     CollectError,
     Contract,
+    Covered,
     Done,
     Event,
     Imported,
+    Measurable,
     MutantOutcome,
     Mutants,
     Policy,
@@ -76,6 +78,9 @@ class Candidate:
     files: dict[str, str]  # repo-relative path -> text (module and generated tests)
     extra_tests: list[str] = field(default_factory=list)  # the module's existing tests, repo-relative
     mutants: bool = True
+    coverage: bool = False  # measure the module's line and branch coverage per test
+    mutate_passing: bool = False  # run the mutants against the passing tests even if others failed
+    persons: set[str] = field(default_factory=set)  # test files in `files` a person wrote: they may skip
 
 
 @dataclass
@@ -89,11 +94,37 @@ class MutationScore:
 
 
 @dataclass
+class Coverage:
+    """What there is to cover in a module, and what each test (and the import, test "") covered."""
+
+    statements: set[int] = field(default_factory=set)
+    branches: set[tuple[int, int]] = field(default_factory=set)
+    lines: dict[str, set[int]] = field(default_factory=dict)
+    arcs: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
+
+    def covered(self, tests: Iterable[str]) -> tuple[set[int], set[tuple[int, int]]]:
+        names = {"", *tests}
+        lines = set().union(*(self.lines.get(t, set()) for t in names)) & self.statements
+        arcs = set().union(*(self.arcs.get(t, set()) for t in names)) & self.branches
+        return lines, arcs
+
+    def percent(self, tests: Iterable[str]) -> float:
+        """Line and branch coverage together, as coverage.py reports it (lines + branch arcs)."""
+        lines, arcs = self.covered(tests)
+        total = len(self.statements) + len(self.branches)
+        return 100.0 * (len(lines) + len(arcs)) / total if total else 100.0
+
+
+@dataclass
 class Verdict:
     passed: bool
     problems: list[Problem]
     tests_run: int = 0
     mutation: MutationScore | None = None
+    mutants: list[MutantOutcome] = field(default_factory=list)
+    tests: list[str] = field(default_factory=list)  # the tests that ran, as pytest names them
+    coverage: Coverage | None = None
+    outcomes: dict[str, list[str]] = field(default_factory=dict)  # test -> its runs' outcomes
 
 
 @dataclass
@@ -213,6 +244,8 @@ class _Process:
                     tests=[str(shadow / rel) for rel in [*generated, *c.extra_tests]],
                     generated=[str(shadow / rel) for rel in generated],
                     mutants=c.mutants,
+                    coverage=c.coverage,
+                    mutate_passing=c.mutate_passing,
                 )
             )
         homes = user_homes(self.environ)
@@ -416,7 +449,9 @@ class _Process:
 
     def _verdict(self, candidate: Candidate, events: list[Event]) -> Verdict:
         shadow = self.folder / "repo"
-        generated = {str(shadow / rel) for rel in candidate.files if rel.startswith("tests/")}
+        generated = {
+            str(shadow / rel) for rel in candidate.files if rel.startswith("tests/") and rel not in candidate.persons
+        }
         problems: list[Problem] = []
         for event in events:
             if isinstance(event, Policy):
@@ -456,6 +491,15 @@ class _Process:
                 seen.add(event.message)
                 if not any(event.message in text for text in failure_text):
                     problems.append(Problem(ProblemKind.CONTRACT, event.message))
+        coverage = None
+        if candidate.coverage:
+            coverage = Coverage()
+            for event in events:
+                if isinstance(event, Measurable):
+                    coverage.statements, coverage.branches = set(event.statements), {tuple(a) for a in event.branches}
+                elif isinstance(event, Covered):
+                    coverage.lines[event.test] = set(event.lines)
+                    coverage.arcs[event.test] = {tuple(a) for a in event.arcs}
         mutation = None
         mutants = [e for e in events if isinstance(e, Mutants)]
         if mutants:
@@ -467,7 +511,9 @@ class _Process:
             problems += [Problem(ProblemKind.MUTANTS, f"your tests still pass {o.advice}") for o in survived]
         elif candidate.mutants and not problems:
             problems.append(Problem(ProblemKind.MUTANTS, "the mutation check did not run"))
-        return Verdict(not problems, _unique(problems), len(runs), mutation)
+        killed = mutants[-1].outcomes if mutants else []
+        per_test = {test: [r.outcome for r in results] for (_, test), results in runs.items()}
+        return Verdict(not problems, _unique(problems), len(runs), mutation, killed, list(per_test), coverage, per_test)
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

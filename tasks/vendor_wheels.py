@@ -13,48 +13,64 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-PROJECTS = {"runtime": "lakeforge", ".": "lakeforge-scaffolder"}
+
+def sources(source: Path, scratch: Path) -> list[Path]:
+    """The runtime's and scaffold's project folders: a checkout has them; an installed scaffold's
+    bundled template carries the runtime's source and scaffold's own files, reassembled here."""
+    found = []
+    if _named(source / "runtime" / "pyproject.toml", "lakeforge"):
+        found.append(source / "runtime")
+    if _named(source / "pyproject.toml", "lakeforge-scaffolder"):
+        found.append(source)
+    elif _named(source / "scaffolder.pyproject.toml", "lakeforge-scaffolder"):
+        found.append(_reassemble(source, scratch / "scaffolder"))
+    return found
+
+
+def _named(pyproject: Path, name: str) -> bool:
+    found = re.search(r'^name\s*=\s*"([^"]+)"', pyproject.read_text(), re.M) if pyproject.is_file() else None
+    return bool(found and found.group(1) == name)
+
+
+def _reassemble(bundled: Path, project: Path) -> Path:
+    """scaffolder/_resources/template -> a buildable lakeforge-scaffolder project."""
+    package = bundled.parent.parent  # .../scaffolder
+    resources = bundled.parent  # .../scaffolder/_resources
+    skip = shutil.ignore_patterns("_resources", "__pycache__")
+    shutil.copytree(package, project / "scaffolder", ignore=skip)
+    shutil.copy2(bundled / "scaffolder.pyproject.toml", project / "pyproject.toml")
+    shutil.copy2(bundled / "scaffolder.README.md", project / "README.md")
+    for name in ("prompts", "examples"):
+        shutil.copytree(resources / name, project / name)
+    shutil.copy2(bundled / "copier.yml", project / "copier.yml")
+    for name in ("template", "tasks", "runtime"):
+        shutil.copytree(bundled / name, project / name, ignore=shutil.ignore_patterns("__pycache__"))
+    return project
 
 
 def main(source: Path, folder: Path) -> int:
-    projects = []
-    for rel, name in PROJECTS.items():
-        pyproject = source / rel / "pyproject.toml"
-        found = re.search(r'^name\s*=\s*"([^"]+)"', pyproject.read_text(), re.M) if pyproject.is_file() else None
-        if found and found.group(1) == name:
-            projects.append(str(source / rel))
-    if not projects:
-        print(
-            f"vendor_wheels: {source} holds no lakeforge source (an installed template copy): "
-            "answer lakeforge_index with your package index, or copy from a Lakeforge checkout",
-            file=sys.stderr,
-        )
-        return 1
-    folder.mkdir(exist_ok=True)
-    for old in folder.glob("lakeforge*.whl"):
-        old.unlink()  # an update replaces the previous version's wheels
-    # Build in this interpreter when it has the build backend (fast, offline); else pip isolates.
-    isolation = ["--no-build-isolation"] if importlib.util.find_spec("hatchling") else []
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            *isolation,
-            "--wheel-dir",
-            str(folder),
-            *projects,
-        ],
-        check=False,
-    )
-    return done.returncode
+    with tempfile.TemporaryDirectory(prefix="lakeforge-vendor-") as scratch:
+        projects = sources(source, Path(scratch))
+        if not projects:
+            print(
+                f"vendor_wheels: {source} holds no lakeforge source: answer lakeforge_index with your "
+                "package index, or copy from a Lakeforge checkout",
+                file=sys.stderr,
+            )
+            return 1
+        folder.mkdir(exist_ok=True)
+        for old in folder.glob("lakeforge*.whl"):
+            old.unlink()  # an update replaces the previous version's wheels
+        # Build in this interpreter when it has the build backend (fast, offline); else pip isolates.
+        isolation = ["--no-build-isolation"] if importlib.util.find_spec("hatchling") else []
+        wheel = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", *isolation, "--wheel-dir", str(folder)]
+        return subprocess.run([*wheel, *map(str, projects)], check=False).returncode
 
 
 if __name__ == "__main__":

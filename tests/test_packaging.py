@@ -78,3 +78,21 @@ def test_scaffolder_wheel_ships_prompts_examples_and_template(tmp_path: Path) ->
     template = tmp_path / "installed" / "scaffolder" / "_resources" / "template"
     copier.run_copy(str(template), tmp_path / "repo", data={"init_git": False}, defaults=True, unsafe=True, quiet=True)
     assert (tmp_path / "repo" / "databricks.yml").is_file()
+    # A repo copied from an installed scaffold is as self-contained as one copied from a checkout.
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "repo" / "vendor").glob("*.whl")) == [
+        "lakeforge",
+        "lakeforge_scaffolder",
+    ]
+
+
+def test_the_release_workflow_builds_both_packages_and_is_actionlint_clean() -> None:
+    """Publishing the runtime to an index later needs only the workflow and a template answer."""
+    import shutil
+
+    workflow = ROOT / ".github" / "workflows" / "release.yml"
+    text = workflow.read_text()
+    assert "uv build --out-dir dist runtime" in text and "uv build --out-dir dist ." in text
+    assert "uv publish" in text
+    actionlint = shutil.which("actionlint") or str(Path(sys.executable).parent / "actionlint")
+    run = subprocess.run([actionlint, str(workflow)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -27,6 +27,10 @@ class TablePlan(_Model):
     tests: list[str] = Field(description="absolute paths of every test file that runs for the table")
     generated: list[str] = Field(description="the test files the model wrote (they must run, not skip)")
     mutants: bool = True
+    coverage: bool = Field(default=False, description="measure line and branch coverage of the module, per test")
+    mutate_passing: bool = Field(
+        default=False, description="run the mutants against the tests that passed even when others failed"
+    )
 
 
 class RoundPlan(_Model):
@@ -100,6 +104,25 @@ class Mutants(_Model):
     outcomes: list[MutantOutcome]
 
 
+class Covered(_Model):
+    """What one test executed in the table's module (its first run); test "" is the import."""
+
+    event: Literal["covered"] = "covered"
+    table: str
+    test: str
+    lines: list[int]
+    arcs: list[tuple[int, int]]
+
+
+class Measurable(_Model):
+    """What there is to cover in the table's module: its statements and its branch arcs."""
+
+    event: Literal["measurable"] = "measurable"
+    table: str
+    statements: list[int]
+    branches: list[tuple[int, int]]
+
+
 class Done(_Model):
     event: Literal["done"] = "done"
     test_seconds: float = Field(default=0.0, description="spent running the real tests, every repeat")
@@ -107,6 +130,7 @@ class Done(_Model):
 
 
 Event = Annotated[
-    Imported | Started | Result | CollectError | Policy | Contract | Mutants | Done, Field(discriminator="event")
+    Imported | Started | Result | CollectError | Policy | Contract | Mutants | Covered | Measurable | Done,
+    Field(discriminator="event"),
 ]
 EVENT = TypeAdapter(Event)

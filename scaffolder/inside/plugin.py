@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import re
 import signal
 import sys
 import time
@@ -40,8 +41,10 @@ from scaffolder.inside.plan import (
     PLAN_VAR,
     CollectError,
     Contract,
+    Covered,
     Done,
     Imported,
+    Measurable,
     MutantOutcome,
     Mutants,
     Policy,
@@ -172,11 +175,13 @@ class Round:
     mutant_seconds: float = 0.0
     tmp_entries: set[str] = field(default_factory=set)
     own_collect: Any = None  # DataFrame.collect as it was before the round wrapped it
+    coverage: Any = None  # a coverage.Coverage measuring the modules of tables that asked for it
 
     # --- set-up, before any test module is collected ------------------------------------------
 
     def import_tables(self) -> None:
         """Import each table's module under the detector, one `import` event each (a hang names it)."""
+        self.start_coverage()
         for table in self.plan.tables:
             self.channel.send(Imported(table=table.name, file=table.files[0]))
             try:
@@ -271,6 +276,9 @@ class Round:
         self.channel.send(Started(table=table, test=test, phase="setup", mutant=mutant))
         with contextlib.suppress(Exception):
             item.session._setupstate.teardown_exact(item)  # leave the previous test's module/class
+        if self.coverage is not None:  # what each test executes, from its first real run only
+            measured = not mutant and self.run_number == 1
+            self.coverage.switch_context(f"{table}::{test}" if measured else "-")
         reports = runtestprotocol(item, log=False, nextitem=_Parents(item))  # type: ignore[arg-type]
         self.scan_private_tmp(table, test)
         if not mutant:
@@ -288,6 +296,45 @@ class Round:
             return Outcome("skipped", _report_message(skipped))
         return Outcome("passed")
 
+    def start_coverage(self) -> None:
+        """Measure the modules of the tables that asked, from before they are imported."""
+        files = [t.files[0] for t in self.plan.tables if t.coverage]
+        if not files:
+            return
+        import coverage
+
+        self.coverage = coverage.Coverage(data_file=None, branch=True, include=files)
+        self.coverage.start()
+
+    def report_coverage(self) -> None:
+        if self.coverage is None:
+            return
+        self.coverage.stop()
+        data = self.coverage.get_data()
+        contexts = data.measured_contexts()
+        for table in (t for t in self.plan.tables if t.coverage):
+            module = table.files[0]
+            with contextlib.suppress(Exception):  # a module that never imported has nothing to report
+                analysis = self.coverage._analyze(module)
+                exits = analysis.exit_counts
+                branches = [arc for arc in analysis.arc_possibilities if exits.get(arc[0], 0) > 1]
+                self.channel.send(
+                    Measurable(table=table.name, statements=sorted(analysis.statements), branches=sorted(branches))
+                )
+                for context in sorted(contexts):
+                    if context == "-" or (context and not context.startswith(f"{table.name}::")):
+                        continue
+                    data.set_query_contexts([f"^{re.escape(context)}$"])  # patterns: exactly this one
+                    self.channel.send(
+                        Covered(
+                            table=table.name,
+                            test=context.split("::", 1)[1] if context else "",
+                            lines=sorted(data.lines(module) or []),
+                            arcs=sorted(data.arcs(module) or []),
+                        )
+                    )
+                data.set_query_contexts(None)
+
     def scan_private_tmp(self, table: str, test: str) -> None:
         """Writes no audit hook sees (Spark's JVM, a child process) still leave files in /tmp.
 
@@ -303,13 +350,14 @@ class Round:
 
     def run_table(self, table: TablePlan, items: list[pytest.Item]) -> None:
         self.phase = "normal"
-        clean = True
+        passing: list[pytest.Item] = []
         started = time.perf_counter()
         for item in items:
+            outcomes = []
             for run in range(1, self.plan.repeat + 1):
                 self.run_number = run
                 outcome = self.run(item, table.name)
-                clean = clean and outcome.outcome == "passed"
+                outcomes.append(outcome.outcome)
                 self.channel.send(
                     Result(
                         table=table.name,
@@ -320,10 +368,14 @@ class Round:
                         message=_short(outcome.message),
                     )
                 )
+            if all(o == "passed" for o in outcomes):
+                passing.append(item)
         self.test_seconds += time.perf_counter() - started
-        if clean and items and table.mutants:
+        # A table with a failing test has failed: its mutants would tell nothing more. The
+        # testing agent asks anyway, of the tests that passed (`mutate_passing`).
+        if table.mutants and passing and (len(passing) == len(items) or table.mutate_passing):
             started = time.perf_counter()
-            self.run_mutants(table, items)
+            self.run_mutants(table, passing)
             self.mutant_seconds += time.perf_counter() - started
 
     def _serving(self, table: str, mutant: Mutant) -> Any:
@@ -490,5 +542,6 @@ def pytest_runtestloop(session: pytest.Session) -> bool:
         with contextlib.suppress(Exception):
             session._setupstate.teardown_exact(None)
         ROUND.detector.suspended = True
+        ROUND.report_coverage()
         ROUND.channel.send(Done(test_seconds=ROUND.test_seconds, mutant_seconds=ROUND.mutant_seconds))
     return True

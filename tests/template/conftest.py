@@ -33,11 +33,31 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
+# What a template source needs besides copier.yml and template/: the vendor task builds the
+# runtime and scaffold wheels from their source (tasks/vendor_wheels.py).
+TEMPLATE_SOURCES = (
+    "copier.yml",
+    "template",
+    "tasks",
+    "runtime",
+    "scaffolder",
+    "prompts",
+    "examples",
+    "pyproject.toml",
+    "README.md",
+)
+_SKIP = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", "build", "dist")
+
+
 def make_template_repo(dest: Path, tag: str = "v1") -> Path:
-    """A git repo holding copier.yml + template/, committed and tagged."""
+    """A git repo holding the template and the sources its tasks build, committed and tagged."""
     dest.mkdir(parents=True)
-    shutil.copy2(ROOT / "copier.yml", dest / "copier.yml")
-    shutil.copytree(ROOT / "template", dest / "template")
+    for name in TEMPLATE_SOURCES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=_SKIP)
+        else:
+            shutil.copy2(source, dest / name)
     git(dest, "init", "-q", "-b", "main")
     git(dest, "add", "-A")
     git(dest, "commit", "-q", "-m", "template")
@@ -46,8 +66,8 @@ def make_template_repo(dest: Path, tag: str = "v1") -> Path:
 
 
 def base_answers(**overrides: Any) -> dict[str, Any]:
-    """Answers that point the runtime requirement at this checkout and skip `git init`."""
-    return {"lakeforge_requirement": f"lakeforge @ {RUNTIME.as_uri()}", "init_git": False, **overrides}
+    """The default answers, without `git init` (tests commit when they need to)."""
+    return {"init_git": False, **overrides}
 
 
 def copy_project(template: Path, dest: Path, vcs_ref: str | None = "HEAD", **answers: Any) -> Path:

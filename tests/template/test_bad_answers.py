@@ -30,7 +30,9 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("compute", "gpu", ""),
     ("ci_provider", "jenkins", ""),
     ("cloud", "oracle", ""),
-    ("python_version", "2.7", ""),
+    ("python_version", "2.7", "is not supported"),
+    ("python_version", "3.13", "is not supported"),
+    ("ci_auth", "password", ""),
     ("environments", ["dev", "prod"], "must include local"),
     ("environments", ["local", "prod"], "must include dev"),
     ("owner", "data team", "not an email address"),
@@ -39,7 +41,8 @@ BAD_ANSWERS: list[tuple[str, Any, str]] = [
     ("readers_group", "", "required"),
     ("bi_group", 'bi"analysts', "characters a group name cannot have"),
     ("ai_model", "gpt 4", "not a model name"),
-    ("lakeforge_requirement", "numpy>=1", "not a requirement for lakeforge"),
+    ("lakeforge_index", "http://pkgs.example.com/simple", "is not an https URL"),
+    ("lakeforge_index", "https://user:token@pkgs.example.com/simple", "must not carry credentials"),
 ]
 
 
@@ -78,7 +81,7 @@ def test_good_answers_pass_the_same_validators(template_repo: Path, tmp_path: Pa
         "run_as": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b",
         "readers_group": "account users",
         "ai_model": "databricks-meta-llama-3-3-70b-instruct",
-        "lakeforge_requirement": "lakeforge[spark]>=0.1,<0.2",
+        "lakeforge_index": "https://pkgs.example.com/api/pypi/simple",
     }
     copier.run_copy(
         str(template_repo), tmp_path / "ok", data=base_answers(**answers), defaults=True, unsafe=True, quiet=True

@@ -44,7 +44,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "orchestration": "jobs",
         "compute": "classic",
         "cloud": "gcp",
-        "python_version": "3.10",
     },
     "lakeflow-serverless-gitlab-bare-two-envs": {
         "project_name": "shop_e",
@@ -58,7 +57,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "ci_provider": "gitlab",
         "monte_carlo": True,
         "environments": ["local", "dev", "prod"],
-        "python_version": "3.11",
     },
 }
 UNRENDERED = re.compile(r"(?<!\$)\{\{|\{%|%\}")
@@ -128,7 +126,7 @@ def test_renders_completely(matrix: dict[str, Rendered], variant: str) -> None:
     project = matrix[variant].path
     leftovers = []
     for path in project.rglob("*"):
-        if path.is_file() and ".git" not in path.parts:
+        if path.is_file() and ".git" not in path.parts and "vendor" not in path.parts:  # vendor/: built wheels
             text = path.read_text(encoding="utf-8", errors="replace")
             leftovers += [
                 f"{path.relative_to(project)}:{n}"

@@ -1,0 +1,593 @@
+"""`scaffold doctor`: what is wrong with a pipeline repo, each finding with its fix.
+
+Checks, in order:
+
+- tables and modules: tables.yml loads; every table has a module and every module under
+  `src/<pkg>/transformations/<layer>/` a table; stubs still to fill; modules that do not parse;
+  SCHEMA against tables.yml (read from the syntax tree, like `scaffold fill`: nothing is run);
+- merge leftovers: conflict markers in the repo's text files (git's tracked and untracked ones),
+  `*.rej` / `*.orig` files that `copier update` leaves when it cannot apply a change;
+- template drift: the template rendered at the commit and with the answers `.copier-answers.yml`
+  records, compared with the repo's template-owned files (what copier treats as the team's own
+  is left out: `_skip_if_exists` and `_exclude` of copier.yml, the vendored wheels, the answers);
+- a newer template version (`copier check-update`; `git ls-remote --tags` when copier has no
+  such command). Reaching the template can fail (offline, no access): that is a note, not a
+  finding, and the other checks still run;
+- configuration: every `config/<env>.yaml` through `ConfigLoader.load` (without the process's
+  LAKEFORGE__* variables: the files are checked, not this shell), including the isolation rule
+  (a non-prod environment naming a prod catalog).
+
+The report is a list of pydantic `Finding`s; the CLI prints them and exits 1 when there is one.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import filecmp
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+
+from lakeforge.errors import ConfigError, EnvironmentIsolationError, LakeforgeError
+from lakeforge.identifiers import LAYERS
+from lakeforge.tables import TablesFile, load_tables
+from scaffolder.checks import compare_schema
+from scaffolder.project import Project
+from scaffolder.schema_ast import find_schema
+from scaffolder.stubs import is_stub
+
+ANSWERS_FILE = ".copier-answers.yml"
+# What copier treats as the team's (copier.yml: `_skip_if_exists`, and `_exclude` on update),
+# plus what is not rendered text: the wheels the vendor task builds and the answers file.
+# tests/scaffolder/test_doctor.py checks these against copier.yml.
+TEAM_OWNED = (
+    "tables.yml",
+    "data/landing/**",
+    "README.md",
+    "src/*/transformations/*/*.py",
+    "tests/unit/*/test_*.py",
+    "tests/unit/*/fixtures/**",
+    "vendor/**",
+    ANSWERS_FILE,
+)
+# Folders never searched for merge leftovers: tools' caches, virtual environments, Spark's output.
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    ".nox",
+    ".tox",
+    "node_modules",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".mypy_cache",
+    "spark-warehouse",
+    "metastore_db",
+    ".spark-pipelines",
+    ".databricks",
+    "build",
+    "dist",
+}
+# pre-commit's check-merge-conflict patterns: `<<<<<<< `, `>>>>>>> `, and a line that is only `=======`.
+CONFLICT = re.compile(r"^(<{7} |>{7} |={7}[ \t]*$)")
+MAX_TEXT_BYTES = 2_000_000
+NETWORK_SECONDS = 120
+
+
+class FindingKind(str, Enum):
+    TABLES = "tables"  # tables.yml does not load
+    MISSING_MODULE = "missing-module"
+    ORPHAN_MODULE = "orphan-module"
+    STUB = "stub"
+    SYNTAX = "syntax"
+    SCHEMA = "schema"
+    CONFLICT = "conflict"
+    LEFTOVER = "leftover"  # *.rej, *.orig
+    DRIFT = "drift"
+    UPDATE = "update"
+    CONFIG = "config"
+    ISOLATION = "isolation"
+
+
+class Finding(BaseModel):
+    kind: FindingKind
+    path: str = Field(description="repo-relative path the finding is about")
+    message: str
+    fix: str
+
+
+class DoctorReport(BaseModel):
+    findings: list[Finding] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="checks that could not run, and why")
+
+    @property
+    def problems(self) -> list[Finding]:
+        """What makes the repo unhealthy. A newer template version is advice: CI stays green the
+        day the template is tagged, and the finding still says how to update."""
+        return [f for f in self.findings if f.kind is not FindingKind.UPDATE]
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+    def of(self, kind: FindingKind) -> list[Finding]:
+        return [f for f in self.findings if f.kind is kind]
+
+
+def run_doctor(project: Project) -> DoctorReport:
+    report = DoctorReport()
+    check_tables(project, report)
+    check_merge_leftovers(project.root, report)
+    answers = _answers(project.root, report)
+    if answers is not None:
+        check_drift(project.root, answers, report)
+        check_update(project.root, answers, report)
+    check_config(project.root, report)
+    return report
+
+
+# tables.yml and modules -----------------------------------------------------------------------
+
+
+def check_tables(project: Project, report: DoctorReport) -> None:
+    try:
+        tables = load_tables(project.tables_path)
+    except (LakeforgeError, yaml.YAMLError) as exc:
+        report.findings.append(
+            Finding(kind=FindingKind.TABLES, path="tables.yml", message=_first_line(exc), fix="fix the entry it names")
+        )
+        tables = None
+    modules = _modules(project)
+    specs = {t.name: t for t in tables.tables} if tables else {}
+    parsed: dict[str, tuple[str, ast.Module] | None] = {}
+    for rel in modules:
+        path = project.root / rel
+        try:
+            source = path.read_text(encoding="utf-8")
+            parsed[rel] = source, ast.parse(source, filename=rel)
+        except SyntaxError as exc:
+            parsed[rel] = None
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.SYNTAX,
+                    path=rel,
+                    message=f"does not parse: line {exc.lineno}: {exc.msg}",
+                    fix=f"fix the syntax (`python -m py_compile {rel}` shows it), or restore it from git",
+                )
+            )
+        except (OSError, UnicodeDecodeError) as exc:
+            parsed[rel] = None
+            report.findings.append(
+                Finding(kind=FindingKind.SYNTAX, path=rel, message=f"cannot be read: {exc}", fix="restore it from git")
+            )
+    if tables is not None:
+        _table_findings(project, tables, parsed, report)
+        for rel in modules:
+            layer, name = rel.split("/")[-2], Path(rel).stem
+            spec = specs.get(name)
+            if spec is not None and spec.layer == layer:
+                continue
+            if spec is not None:
+                message = f"is under transformations/{layer}/ but tables.yml puts {name} in {spec.layer}"
+                fix = f"move it to {spec.module_path(project.package)}, or correct the layer in tables.yml"
+            else:
+                message = f"has no table {name!r} in tables.yml"
+                fix = (
+                    f"add the table (`scaffold add {layer} {name} ...`), or delete the module "
+                    f"and tests/unit/{layer}/test_{name}.py"
+                )
+            report.findings.append(Finding(kind=FindingKind.ORPHAN_MODULE, path=rel, message=message, fix=fix))
+
+
+def _modules(project: Project) -> list[str]:
+    base = project.root / "src" / project.package / "transformations"
+    found = []
+    for layer in LAYERS:
+        folder = base / layer
+        if folder.is_dir():
+            found += [
+                p.relative_to(project.root).as_posix() for p in sorted(folder.glob("*.py")) if p.stem != "__init__"
+            ]
+    return found
+
+
+def _table_findings(
+    project: Project, tables: TablesFile, parsed: dict[str, tuple[str, ast.Module] | None], report: DoctorReport
+) -> None:
+    for spec in tables.tables:
+        rel = spec.module_path(project.package)
+        fill = f"scaffold fill {spec.layer} --table {spec.name}"
+        if rel not in parsed:
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.MISSING_MODULE,
+                    path=rel,
+                    message=f"table {spec.name} ({spec.layer}) in tables.yml has no module",
+                    fix=f"`{fill}` writes it (stub first), or remove the table from tables.yml",
+                )
+            )
+            continue
+        module = parsed[rel]
+        if module is None:
+            continue  # reported as syntax
+        source, tree = module
+        stub = is_stub(source)
+        if stub:
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.STUB,
+                    path=rel,
+                    message=f"table {spec.name} is still a stub (transform raises NotImplementedError)",
+                    fix=f"`{fill}`, or write transform by hand and run `scaffold validate {spec.layer} --table {spec.name}`",
+                )
+            )
+        value, lines = find_schema(tree)
+        if value is None:
+            problems = ["defines no top-level SCHEMA"]
+        elif len(lines) > 1:
+            problems = [f"assigns SCHEMA {len(lines)} times (lines {', '.join(map(str, lines))})"]
+        else:
+            problems = compare_schema(spec, value)
+        for problem in problems:
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.SCHEMA,
+                    path=rel,
+                    message=f"{problem} (table {spec.name})",
+                    fix=(
+                        f"`{fill}` rewrites the stub from tables.yml"
+                        if stub
+                        else "make SCHEMA match tables.yml, or correct tables.yml if the code is right"
+                    ),
+                )
+            )
+
+
+# Merge leftovers ------------------------------------------------------------------------------
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for name in sorted(files):
+            yield Path(folder) / name
+
+
+def _repo_files(root: Path) -> list[Path]:
+    """git's tracked and untracked (not ignored) files; every file when this is no git repo."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "-co", "--exclude-standard"],
+            cwd=root,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout.decode("utf-8", errors="surrogateescape")
+    except (OSError, subprocess.SubprocessError):
+        return list(_walk(root))
+    return [root / name for name in listed.split("\0") if name]
+
+
+def check_merge_leftovers(root: Path, report: DoctorReport) -> None:
+    for path in _repo_files(root):
+        rel = path.relative_to(root).as_posix()
+        if path.suffix in (".rej", ".orig"):
+            continue  # below, from the file system: .gitignore usually hides them from git
+        try:
+            if not path.is_file() or path.stat().st_size > MAX_TEXT_BYTES:
+                continue
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if b"\0" in data[:8192]:
+            continue  # binary
+        lines = data.decode("utf-8", errors="replace").splitlines()
+        marked = [n for n, line in enumerate(lines, 1) if CONFLICT.match(line)]
+        if marked:
+            shown = ", ".join(map(str, marked[:6])) + (" ..." if len(marked) > 6 else "")
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.CONFLICT,
+                    path=rel,
+                    message=f"conflict markers on line(s) {shown}",
+                    fix="keep the right side of each conflict, delete the <<<<<<< / ======= / >>>>>>> lines, then commit",
+                )
+            )
+    for path in _walk(root):
+        if path.suffix in (".rej", ".orig"):
+            rel = path.relative_to(root).as_posix()
+            target = rel[: -len(path.suffix)]
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.LEFTOVER,
+                    path=rel,
+                    message=f"a change copier update could not apply to {target}",
+                    fix=f"apply what it holds to {target} by hand (or drop it), then delete {rel}",
+                )
+            )
+
+
+# Template: drift and updates ------------------------------------------------------------------
+
+
+def _answers(root: Path, report: DoctorReport) -> dict[str, Any] | None:
+    path = root / ANSWERS_FILE
+    if not path.is_file():
+        report.notes.append(f"no {ANSWERS_FILE}: not made with copier, so template drift and updates were not checked")
+        return None
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        answers = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        if any(CONFLICT.match(line) for line in text.splitlines()):
+            report.notes.append(f"{ANSWERS_FILE} has conflict markers: template drift and updates were not checked")
+        else:
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.CONFIG,
+                    path=ANSWERS_FILE,
+                    message=f"is not valid YAML ({_first_line(exc)})",
+                    fix="restore it from git (copier writes it; never edit it by hand)",
+                )
+            )
+        return None
+    if not isinstance(answers, dict) or not answers.get("_src_path"):
+        report.notes.append(f"{ANSWERS_FILE} records no _src_path: template drift and updates were not checked")
+        return None
+    if not answers.get("_commit"):
+        report.notes.append(
+            f"{ANSWERS_FILE} records no _commit (the template was not a git repo when copied): "
+            "template drift and updates were not checked"
+        )
+        return None
+    return answers
+
+
+def _source(root: Path, src: str) -> str:
+    """The template source as copier resolves it: a relative local path is relative to the repo."""
+    if "://" in src or src.startswith(("gh:", "gl:", "git@")) or Path(src).is_absolute():
+        return src
+    return str((root / src).resolve())
+
+
+@contextlib.contextmanager
+def _no_prompts() -> Iterator[None]:
+    """git must fail, not wait for a password nobody will type (doctor runs in CI)."""
+    saved = os.environ.get("GIT_TERMINAL_PROMPT")
+    os.environ["GIT_TERMINAL_PROMPT"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("GIT_TERMINAL_PROMPT", None)
+        else:
+            os.environ["GIT_TERMINAL_PROMPT"] = saved
+
+
+def _team_owned(rel: str) -> bool:
+    return any(_glob(pattern).fullmatch(rel) for pattern in TEAM_OWNED)
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    out = ""
+    for part in re.split(r"(\*\*|\*|\?)", pattern):
+        out += {"**": ".*", "*": "[^/]*", "?": "[^/]"}.get(part, re.escape(part))
+    return re.compile(out)
+
+
+def render_template(src: str, commit: str, answers: dict[str, Any], dest: Path) -> None:
+    """The template at `commit`, rendered with the recorded answers (tasks skipped: no wheels, no git init)."""
+    import copier
+
+    data = {k: v for k, v in answers.items() if not k.startswith("_")}
+    with _no_prompts(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # copier's DirtyLocalWarning and friends: not the repo's problem
+        copier.run_copy(src, dest, data=data, vcs_ref=commit, defaults=True, unsafe=True, quiet=True, skip_tasks=True)
+
+
+def check_drift(root: Path, answers: dict[str, Any], report: DoctorReport) -> None:
+    src, commit = _source(root, str(answers["_src_path"])), str(answers["_commit"])
+    with tempfile.TemporaryDirectory(prefix="scaffold-doctor-") as tmp:
+        rendered = Path(tmp) / "template"
+        try:
+            render_template(src, commit, answers, rendered)
+        except Exception as exc:  # copier's and git's errors: unreachable, unknown commit, bad answers
+            report.notes.append(f"template drift not checked: rendering {src} at {commit} failed ({_first_line(exc)})")
+            return
+        for path in sorted(p for p in rendered.rglob("*") if p.is_file()):
+            rel = path.relative_to(rendered).as_posix()
+            if _team_owned(rel) or ".git" in Path(rel).parts:
+                continue
+            mine = root / rel
+            if not mine.is_file():
+                message = f"the template (at {commit}) has this file and the repo does not"
+                fix = (
+                    f"restore it from git if it was deleted by mistake (`git log --diff-filter=D -- {rel}` "
+                    "finds the commit); if it was meant, nothing: copier update only asks again when the template changes it"
+                )
+            elif not filecmp.cmp(path, mine, shallow=False):
+                message = f"differs from the template at {commit}{_changed_lines(path, mine)}"
+                fix = (
+                    "undo the edit if it was not meant (`git log -p -- " + rel + "`); if it was, keep it "
+                    "(copier update merges it) and consider proposing it to the template"
+                )
+            else:
+                continue
+            report.findings.append(Finding(kind=FindingKind.DRIFT, path=rel, message=message, fix=fix))
+
+
+def _changed_lines(a: Path, b: Path) -> str:
+    import difflib
+
+    try:
+        left = a.read_text(encoding="utf-8").splitlines()
+        right = b.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    diff = list(difflib.unified_diff(left, right, n=0, lineterm=""))[2:]
+    added = sum(1 for line in diff if line.startswith("+"))
+    removed = sum(1 for line in diff if line.startswith("-"))
+    return f" (+{added} -{removed} lines)" if added or removed else " (whitespace or line endings)"
+
+
+def check_update(root: Path, answers: dict[str, Any], report: DoctorReport) -> None:
+    src, commit = _source(root, str(answers["_src_path"])), str(answers["_commit"])
+    try:
+        result = copier_check_update(root)
+    except _NoCheckUpdate:
+        result = None
+    except Exception as exc:
+        report.notes.append(f"template updates not checked: {_first_line(exc)}")
+        return
+    if result is None:
+        try:
+            result = newer_tag(src, commit)
+        except Exception as exc:
+            report.notes.append(f"template updates not checked: {_first_line(exc)}")
+            return
+    available, current, latest = result
+    if available:
+        report.findings.append(
+            Finding(
+                kind=FindingKind.UPDATE,
+                path=ANSWERS_FILE,
+                message=f"the template has a newer version: {latest} (this repo is at {current})",
+                fix="`copier update --trust` (review `git diff`, then `scaffold doctor` for conflicts)",
+            )
+        )
+
+
+class _NoCheckUpdate(Exception):
+    """The installed copier has no `check-update` command."""
+
+
+def copier_check_update(root: Path) -> tuple[bool, str, str]:
+    """copier's own check: (update available, current version, latest version)."""
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "copier", "check-update", "--output-format", "json", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=NETWORK_SECONDS,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"copier check-update gave no answer in {NETWORK_SECONDS} s (offline?)") from None
+    output = (done.stdout + done.stderr).strip()
+    if done.returncode != 0:
+        if "check-update" in output and re.search(r"unknown (sub-?command|command)", output, re.I):
+            raise _NoCheckUpdate
+        lines = [line for line in output.splitlines() if line.strip()]
+        raise RuntimeError(f"copier check-update failed: {lines[-1] if lines else f'exit {done.returncode}'}")
+    for line in reversed(done.stdout.splitlines()):
+        with contextlib.suppress(ValueError):
+            data = json.loads(line)
+            return bool(data["update_available"]), str(data["current_version"]), str(data["latest_version"])
+    raise RuntimeError(f"copier check-update said nothing doctor can read: {output[:200]!r}")
+
+
+def newer_tag(src: str, commit: str) -> tuple[bool, str, str]:
+    """Without copier's check: the template repo's version tags (`git ls-remote`) against `_commit`."""
+    from packaging.version import InvalidVersion, Version
+
+    if src.startswith("gh:"):
+        src = f"https://github.com/{src[3:]}.git"
+    elif src.startswith("gl:"):
+        src = f"https://gitlab.com/{src[3:]}.git"
+    try:
+        done = subprocess.run(
+            ["git", "ls-remote", "--tags", src],
+            capture_output=True,
+            text=True,
+            timeout=NETWORK_SECONDS,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"git ls-remote {src} failed ({exc})") from None
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"git ls-remote {src} failed: {_first_line(RuntimeError(done.stderr.strip() or done.returncode))}"
+        )
+    versions: dict[Version, str] = {}
+    for line in done.stdout.splitlines():
+        tag = line.split("refs/tags/", 1)[-1].removesuffix("^{}")
+        with contextlib.suppress(InvalidVersion):
+            version = Version(tag)
+            if not version.is_prerelease:
+                versions[version] = tag
+    # `_commit` is a tag, or `git describe` output past one (v1.2.0-3-gabc1234).
+    base = re.sub(r"-\d+-g[0-9a-f]+$", "", commit)
+    try:
+        current = Version(base)
+    except InvalidVersion:
+        raise RuntimeError(f"_commit {commit!r} names no version tag to compare") from None
+    if not versions:
+        return False, str(current), str(current)
+    latest = max(versions)
+    return latest > current, str(current), str(latest)
+
+
+# Configuration --------------------------------------------------------------------------------
+
+
+def check_config(root: Path, report: DoctorReport) -> None:
+    from lakeforge.config import ConfigLoader
+
+    config_dir = root / "config"
+    if not (config_dir / "defaults.yaml").is_file():
+        report.findings.append(
+            Finding(
+                kind=FindingKind.CONFIG,
+                path="config/defaults.yaml",
+                message="missing: every environment's settings start from it",
+                fix="restore it from git (or from the template: `copier recopy`)",
+            )
+        )
+        return
+    seen: set[str] = set()  # a broken defaults.yaml fails every environment the same way: say it once
+    for env in ConfigLoader.known_environments(config_dir):
+        rel = f"config/{env}.yaml"
+        try:
+            ConfigLoader.load(env, config_dir, environ={})
+        except EnvironmentIsolationError as exc:
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.ISOLATION,
+                    path=rel,
+                    message=_first_line(exc).removeprefix(f"{rel}: "),
+                    fix=f"give {env} its own catalog (catalog.name: {env}_...) in {rel}",
+                )
+            )
+        except (ConfigError, LakeforgeError) as exc:
+            message = _first_line(exc)
+            if message in seen:
+                continue
+            seen.add(message)
+            origin = re.match(r"(config/[\w.-]+\.yaml): ", message)
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.CONFIG,
+                    path=origin.group(1) if origin else rel,
+                    message=message.removeprefix(origin.group(0)) if origin else message,
+                    fix="fix the file and key it names (ConfigLoader.load must accept it)",
+                )
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
+    return text if len(text) <= 400 else text[:397] + "..."
