@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -29,7 +30,12 @@ def test_spark_pipelines_runs_the_example_pipeline(template_repo: Path, project_
         [python, "-m", "lakeforge.local_pipeline", "run"], cwd=project, capture_output=True, text=True, timeout=900
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "Run is COMPLETED" in run.stdout + run.stderr
+    # Spark's own verdict is in the log; the summary says it in one line, with one line per flow.
+    assert "Run is COMPLETED." in (project / ".spark-pipelines/run.log").read_text()
+    assert re.search(r"^Run COMPLETED in \d+s; tables in spark_catalog", run.stdout, re.M), run.stdout
+    summary = dict(re.findall(r"^  (\w+\.\w+) +(\w+) ", run.stdout, re.M))
+    assert summary.get("gold.customer_revenue") == "COMPLETED" and set(summary.values()) == {"COMPLETED"}, run.stdout
+    assert re.search(r"^  gold\.customer_revenue +COMPLETED +3 rows", run.stdout, re.M), run.stdout
 
     gold = subprocess.run([python, "-c", READ_GOLD], cwd=project, capture_output=True, text=True, timeout=600)
     assert gold.returncode == 0, gold.stderr[-3000:]
