@@ -104,7 +104,7 @@ def _print_report(report: FillReport, show_diff: bool) -> None:
 def fill_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver, gold or all")],
     table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,  # noqa: UP045
-    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: [tool.scaffold]).")] = None,  # noqa: UP045
+    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")] = None,  # noqa: UP045
     model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
     max_attempts: Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")] = None,  # noqa: UP045
     jobs: Annotated[Optional[int], typer.Option(help="Model calls in parallel.")] = None,  # noqa: UP045
@@ -236,7 +236,7 @@ def test_command(
         float, typer.Option(help="Stop when line+branch coverage of the module reaches this (percent).")
     ] = 90.0,
     max_rounds: Annotated[int, typer.Option(help="Rounds of asking the model for more tests.")] = 5,
-    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: [tool.scaffold]).")] = None,  # noqa: UP045
+    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")] = None,  # noqa: UP045
     model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
     no_sandbox: Annotated[
         bool, typer.Option("--no-sandbox", help="Run model-written tests WITHOUT the OS sandbox (opt-out).")
@@ -278,9 +278,9 @@ def test_command(
 
 @app.command("sandbox")
 def sandbox_command(
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo (for its [tool.scaffold]).")] = Path(
-        "."
-    ),
+    project_dir: Annotated[
+        Path, typer.Option("--project", help="The pipeline repo (for the sandbox setting in its pyproject.toml).")
+    ] = Path("."),
 ) -> None:
     """Say which sandbox `scaffold fill` will use, and prove it: a write outside, a connection out, a canary read."""
     from scaffolder.probe import probe
@@ -410,6 +410,57 @@ def doctor_command(
     console.print("[green]no problems found[/green]")
 
 
+@app.command("monitors")
+def monitors_command(
+    check: Annotated[
+        bool, typer.Option("--check", help="Write nothing; exit 1 naming the stale file when a file is out of date.")
+    ] = False,
+    env: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--env", "-e", help="Only these deployed environments (repeatable; default: all but local)."),
+    ] = None,
+    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+) -> None:
+    """Write Monte Carlo monitors-as-code (monitors/<env>/) from @monte_carlo_rule and tables.yml's monitors."""
+    from scaffolder.monitors import export_monitors
+
+    try:
+        project = load_project(project_dir)
+        report = export_monitors(project, env or (), check=check)
+    except (ScaffoldError, LakeforgeError) as exc:
+        _fail(str(exc))
+        return
+    for note in report.notes:
+        console.print(f"note: {escape(note)}", style="dim", highlight=False, soft_wrap=True)
+    if check:
+        if report.stale:
+            more = f" (and {len(report.stale) - 1} more file(s))" if len(report.stale) > 1 else ""
+            first = report.stale[0]
+            if first in report.files:
+                state = "is out of date with the rules" if (project.root / first).exists() else "is missing"
+            else:
+                state = "belongs to an environment that is no longer exported"
+            message = f"{first} {state}{more}: run `scaffold monitors` and commit it"
+            errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1)
+        console.print(f"[green]up to date[/green]: {len(report.files)} file(s), {report.rules} rule(s)")
+        return
+    for rel in report.written:
+        console.print(f"wrote {escape(rel)}", highlight=False)
+    for rel in report.unchanged:
+        console.print(f"unchanged {escape(rel)}", style="dim", highlight=False)
+    for rel in report.removed:
+        console.print(f"removed {escape(rel)} (its environment is no longer exported)", highlight=False)
+    for name, count in report.environments.items():
+        console.print(
+            escape(
+                f"{name}: {count} monitor(s); apply with: montecarlo monitors apply "
+                f"--project-dir monitors/{name} --namespace {report.namespaces[name]} [--dry-run]"
+            ),
+            highlight=False,
+        )
+
+
 @app.command("demo")
 def demo_command(
     destination: Annotated[Path, typer.Argument(help="A new folder for the demo repo.")] = Path("lakeforge-demo"),
@@ -437,12 +488,16 @@ def demo_command(
 def serve_command(
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
 ) -> None:
-    """Serve list_tables, add and fill_layer as MCP tools over stdio (see the repo's .mcp.json)."""
-    from scaffolder.mcp_server import build_server
+    """Serve the scaffold engines to IDE agents as MCP tools over stdio (see the repo's .mcp.json).
 
+    Tools: list_tables, add, fill_layer, validate, generate_tests, profile, doctor.
+    Resources: tables.yml, AGENTS.md. Logs go to stderr, one line each.
+    """
     try:
         load_project(project_dir)
-    except ScaffoldError as exc:
+    except (ScaffoldError, LakeforgeError) as exc:
         _fail(str(exc))
         return
-    build_server(project_dir).run("stdio")
+    from scaffolder.mcp_server import serve
+
+    serve(project_dir)

@@ -33,7 +33,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -707,12 +707,14 @@ def profile_table(
     apply: bool = False,
     spark: SparkSession | None = None,
     retry_timeout_seconds: int = UC_RETRY_SECONDS,
+    progress: Callable[[str], None] | None = None,
 ) -> ProfileResult:
     """Profile a sample path, a Unity Catalog table or a bronze table's landed files into an entry.
 
     `spark`: a session to use (tests share one); else a local one is started and stopped here.
-    Nothing is written when anything fails; tables.yml only with `apply`.
+    Nothing is written when anything fails; tables.yml only with `apply`. `progress`: told each step.
     """
+    notify = progress or (lambda event: None)
     tables_text = project.tables_path.read_text(encoding="utf-8")
     try:
         tables = parse_tables(yaml.safe_load(tables_text), "tables.yml")
@@ -756,6 +758,7 @@ def profile_table(
         )
 
     if kind == "unity-catalog":
+        notify(f"reading the columns of {target} from Unity Catalog")
         profile = profile_uc_table(target, table, retry_timeout_seconds)
         jobs = None
     else:
@@ -767,6 +770,7 @@ def profile_table(
                 f"table {table}'s source has no `header` option: profiled with header=true, but the pipeline "
                 "reads the first line as data; add `options: {header: true}` to its source"
             )
+        notify(f"profiling {label} on local Spark")
         with _session(spark) as session:
             group = f"scaffold-profile-{table}"
             session.sparkContext.setJobGroup(group, f"scaffold profile {table}")
@@ -776,6 +780,7 @@ def profile_table(
                 jobs = len(session.sparkContext.statusTracker().getJobIdsForGroup(group))
                 session.sparkContext.setLocalProperty("spark.jobGroup.id", None)
 
+    notify(f"comparing the profiled schema with table {table} in tables.yml")
     columns = schema_columns(profile, spec, spec.layer)
     new_text = replace_schema(tables_text, table, columns)
     try:

@@ -9,7 +9,7 @@ are.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lakeforge.jvm import prepare_archive
@@ -33,9 +33,14 @@ class ValidateReport:
 
 
 def validate(
-    project: Project, layer: str = "all", names: Sequence[str] = (), environ: Mapping[str, str] | None = None
+    project: Project,
+    layer: str = "all",
+    names: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ValidateReport:
     environ = os.environ if environ is None else environ
+    notify = progress or (lambda event: None)
     settings = project.settings
     # Code on disk may well be an agent's: the same sandbox rule as for a model's reply.
     sandbox, note = choose_sandbox(settings.sandbox, environ)
@@ -60,6 +65,7 @@ def validate(
         candidates.append(Candidate(spec, files, [], settings.mutants))
     if candidates:
         prepare_archive()
+        notify(f"running the tests of {', '.join(c.spec.name for c in candidates)} in the sandbox")
         result = run_round(
             project.root,
             project.package,
@@ -70,4 +76,6 @@ def validate(
         )
         report.verdicts.update(result.verdicts)
         report.jvm_starts, report.seconds = result.jvm_starts, result.seconds
+    for name, verdict in report.verdicts.items():
+        notify(f"{name}: {'proven' if verdict.passed else 'not proven'}")
     return report
