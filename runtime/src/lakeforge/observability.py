@@ -2,7 +2,10 @@
 
 `@monte_carlo_rule(...)` validates its arguments when the module is imported, not when a
 monitor is deployed, so a typo fails the unit tests instead of a release. Rules land in a
-process-wide registry that `scaffold monitors` exports as Monte Carlo monitors-as-code.
+process-wide registry. `scaffold monitors` reads the same decorators from the syntax tree (no
+import of model code) and the `monitors:` entries of `tables.yml`, validates both with
+`validate_rule` below (the one source of truth) and writes Monte Carlo monitors-as-code;
+`MonteCarloSync` (`lakeforge.montecarlo`) applies those files with the `montecarlo` CLI.
 """
 
 from __future__ import annotations
@@ -16,7 +19,19 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from lakeforge.errors import RuleError
+from lakeforge.montecarlo import MonteCarloError, MonteCarloSync
 
+__all__ = [
+    "RULE_TYPES",
+    "MonitorRule",
+    "MonteCarloError",
+    "MonteCarloSync",
+    "clear_registry",
+    "monte_carlo_rule",
+    "registered_rules",
+    "timed",
+    "validate_rule",
+]
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 Severity = Literal["low", "medium", "high", "critical"]
@@ -35,6 +50,11 @@ class _Rule(BaseModel):
 class FreshnessRule(_Rule):
     rule_type: Literal["freshness"]
     threshold_hours: float = Field(gt=0, le=24 * 365)
+    timestamp_field: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the column whose latest value says when data last arrived (bronze: _ingested_at by default)",
+    )
 
 
 class VolumeRule(_Rule):
@@ -80,27 +100,76 @@ class CustomSqlRule(_Rule):
 
 MonitorRule = Annotated[FreshnessRule | VolumeRule | FieldMetricRule | CustomSqlRule, Field(discriminator="rule_type")]
 RULE_TYPES = ("freshness", "volume", "field_metric", "custom_sql")
+RULE_MODELS: dict[str, type[_Rule]] = {
+    "freshness": FreshnessRule,
+    "volume": VolumeRule,
+    "field_metric": FieldMetricRule,
+    "custom_sql": CustomSqlRule,
+}
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(MonitorRule)
 _REGISTRY: list[Any] = []
+# Set by the decorator or by `scaffold monitors`, never by the person declaring the rule.
+_PROVENANCE = ("module", "function")
+
+
+def _arguments(rule_type: str) -> list[str]:
+    """The arguments a rule type takes, its own first, then the shared ones."""
+    own = [n for n in RULE_MODELS[rule_type].model_fields if n not in _Rule.model_fields and n != "rule_type"]
+    shared = [n for n in _Rule.model_fields if n not in _PROVENANCE]
+    return own + shared
+
+
+def _fix(rule_type: str, key: str, error: Any) -> str:
+    """What to do about one pydantic error, in words a person declaring a rule understands."""
+    kind = error["type"]
+    if kind == "missing":
+        return f"add {key}=... to the rule"
+    if kind == "extra_forbidden":
+        return f"remove it or check its spelling; {rule_type} rules take {', '.join(_arguments(rule_type))}"
+    return f"fix {key}"
+
+
+def validate_rule(rule_type: Any, arguments: dict[str, Any], where: str, module: str = "", function: str = "") -> Any:
+    """The rule `monte_carlo_rule(rule_type, **arguments)` declares, or a one-line RuleError.
+
+    `where` names the declaration in the message (the function, or a file and line); the message
+    names the argument, what is wrong with it and the fix. The decorator and `scaffold monitors`
+    (which reads decorators from the syntax tree and `tables.yml`'s `monitors:`) both call this.
+    """
+    if rule_type not in RULE_TYPES:
+        raise RuleError(
+            f"monte_carlo_rule{' on ' + where if where else ''}: rule_type {rule_type!r} is unknown; "
+            f"use one of {', '.join(RULE_TYPES)}"
+        )
+    given = [key for key in _PROVENANCE if key in arguments]
+    if given:
+        raise RuleError(f"monte_carlo_rule on {where}: {given[0]}: set by Lakeforge, not by the rule; remove it")
+    try:
+        return _ADAPTER.validate_python({"rule_type": rule_type, **arguments, "module": module, "function": function})
+    except ValidationError as exc:
+        problems = exc.errors()
+        # A misspelt argument is both unknown and missing: name the spelling, the likelier fix.
+        first = next((e for e in problems if e["type"] == "extra_forbidden"), problems[0])
+        key = ".".join(str(p) for p in first["loc"][1:]) or rule_type
+        message = str(first["msg"]).removeprefix("Value error, ")
+        if key == rule_type:  # a check across arguments: its message says what is needed
+            raise RuleError(f"monte_carlo_rule on {where}: {message}") from None
+        got = f" (got {first['input']!r})" if first["type"] != "missing" else ""
+        raise RuleError(f"monte_carlo_rule on {where}: {key}: {message}{got}; {_fix(rule_type, key, first)}") from None
 
 
 def monte_carlo_rule(rule_type: str, **kwargs: Any) -> Callable[[F], F]:
-    """Declare a Monte Carlo rule for the table the decorated function produces."""
+    """Declare a Monte Carlo rule for the table the decorated function produces.
+
+    Keep the arguments literal values (numbers, strings): `scaffold monitors` reads them from the
+    syntax tree without importing the module.
+    """
     if rule_type not in RULE_TYPES:
         raise RuleError(f"monte_carlo_rule: rule_type {rule_type!r} is unknown; use one of {', '.join(RULE_TYPES)}")
 
     def decorate(func: F) -> F:
         where = f"{func.__module__}.{func.__qualname__}"
-        try:
-            rule = _ADAPTER.validate_python(
-                {"rule_type": rule_type, **kwargs, "module": func.__module__, "function": func.__qualname__}
-            )
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"][1:]) or rule_type
-            raise RuleError(
-                f"monte_carlo_rule on {where}: {key}: {first['msg']} (got {first.get('input')!r})"
-            ) from None
+        rule = validate_rule(rule_type, kwargs, where, module=func.__module__, function=func.__qualname__)
         _REGISTRY.append(rule)
         func.__dict__.setdefault("__monte_carlo_rules__", []).append(rule)
         return func
