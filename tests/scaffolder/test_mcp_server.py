@@ -42,6 +42,12 @@ def repo(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy_project(template_repo, tmp_path_factory.mktemp("mcp") / "shop", project_name="shop")
 
 
+@pytest.fixture
+def own_repo(repo: Path, tmp_path: Path) -> Path:
+    """A copy of the module's repo for a test that changes it (the others read the original)."""
+    return Path(shutil.copytree(repo, tmp_path / "shop", symlinks=True))
+
+
 Progress = list[tuple[float, str | None]]
 
 
@@ -93,7 +99,8 @@ def test_the_toolbox_and_the_repo_conventions_are_offered(repo: Path) -> None:
     assert "validate" in agents.text and ".venv/bin/scaffold serve" in agents.text  # the rendered conventions
 
 
-def test_agent_lists_adds_and_dry_run_fills_a_table_with_progress(repo: Path) -> None:
+def test_agent_lists_adds_and_dry_run_fills_a_table_with_progress(own_repo: Path) -> None:
+    repo = own_repo
     module = repo / "src/shop/transformations/bronze/refunds.py"
 
     async def body(client: Client, progress: Progress) -> Any:
