@@ -458,6 +458,7 @@ def monitors_command(
                 f"--project-dir monitors/{name} --namespace {report.namespaces[name]} [--dry-run]"
             ),
             highlight=False,
+            soft_wrap=True,  # a command to copy: never broken across lines
         )
 
 
