@@ -185,13 +185,19 @@ def test_rate_limits_server_errors_and_timeouts_are_retried_then_reported() -> N
 # 3. Databricks authenticates every request ----------------------------------------------------
 
 
+def service_principal_provider(workspace: Workspace, env: pytest.MonkeyPatch) -> Provider:
+    """The databricks provider as a service principal (OAuth M2M) of the loopback workspace."""
+    env.setenv("DATABRICKS_HOST", workspace.host)
+    env.setenv("DATABRICKS_CLIENT_ID", "scaffold-sp")
+    env.setenv("DATABRICKS_CLIENT_SECRET", "sp-secret")
+    settings = ScaffoldSettings(provider="databricks", model="my-endpoint", max_retries=0)
+    provider, _ = resolve_provider(settings, os.environ)
+    return provider
+
+
 def test_databricks_oauth_tokens_are_refreshed_during_a_long_fill(databricks_env: pytest.MonkeyPatch) -> None:
     with Workspace(lifetime=1.0) as workspace:
-        databricks_env.setenv("DATABRICKS_HOST", workspace.host)
-        databricks_env.setenv("DATABRICKS_CLIENT_ID", "scaffold-sp")
-        databricks_env.setenv("DATABRICKS_CLIENT_SECRET", "sp-secret")
-        settings = ScaffoldSettings(provider="databricks", model="my-endpoint", max_retries=0)
-        provider, _ = resolve_provider(settings, os.environ)
+        provider = service_principal_provider(workspace, databricks_env)
         assert ask(provider).text == "ok"
         time.sleep(1.2)  # the token the first request used has expired
         assert ask(provider).text == "ok"
@@ -204,11 +210,7 @@ def test_databricks_oauth_tokens_are_refreshed_during_a_long_fill(databricks_env
 
 def test_databricks_credentials_that_cannot_be_refreshed_give_one_line(databricks_env: pytest.MonkeyPatch) -> None:
     with Workspace(lifetime=1.0) as workspace:
-        databricks_env.setenv("DATABRICKS_HOST", workspace.host)
-        databricks_env.setenv("DATABRICKS_CLIENT_ID", "scaffold-sp")
-        databricks_env.setenv("DATABRICKS_CLIENT_SECRET", "sp-secret")
-        settings = ScaffoldSettings(provider="databricks", model="my-endpoint", max_retries=0)
-        provider, _ = resolve_provider(settings, os.environ)
+        provider = service_principal_provider(workspace, databricks_env)
         ask(provider)
         workspace.revoked = True
         time.sleep(1.2)
