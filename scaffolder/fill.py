@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import difflib
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from lakeforge.identifiers import LAYERS
-from lakeforge.jvm import prepare_archive
 from lakeforge.tables import TablesFile, TableSpec
-from scaffolder import checks
+from scaffolder import checks, safe_subset
 from scaffolder.audit import AuditLog, ReplyCache
 from scaffolder.errors import ScaffoldError
 from scaffolder.problems import Problem, ProblemKind
@@ -36,7 +35,7 @@ from scaffolder.redact import Redactor
 from scaffolder.replies import ReplyError, parse_reply
 from scaffolder.sandbox import Sandbox, SandboxUnavailable, resolve_sandbox
 from scaffolder.stubs import ModuleState, ensure_stub, is_stub_test, module_state
-from scaffolder.validation import Candidate, RoundSettings, Verdict, run_round
+from scaffolder.validation import Candidate, RoundSettings, RoundSpark, Verdict, run_round
 from scaffolder.writer import Manifest, digest, edited_by_person, load_manifest, save_manifest, write_tracked
 
 Progress = Callable[[str, str], None]  # (table, event)
@@ -182,11 +181,40 @@ def fill(
         save_manifest(project.root, manifest)
 
     round_settings = RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds)
-    # The sandbox's JVMs read the class-data cache but cannot write it: prepare it (once per
-    # machine, in a JVM that runs no model code) while the model is busy.
-    archive = threading.Thread(target=prepare_archive, daemon=True) if pending and not dry_run else None
-    if archive is not None:
-        archive.start()
+    # One sandbox and one Spark server for every round of this fill, started now: it boots and
+    # warms up while the model writes the first replies.
+    spark = RoundSpark(project.root, sandbox, environ) if pending and not dry_run else None
+    try:
+        if spark is not None:
+            spark.start()
+        _attempts(project, manifest, provider, tables, cache, audit, redactor, builder, report, pending, settings,
+                  round_settings, sandbox, spark, environ, dry_run, notify)
+    finally:
+        if spark is not None:
+            spark.close()
+            report.jvm_starts = spark.jvm_starts
+    return report
+
+
+def _attempts(
+    project: Project,
+    manifest: Manifest,
+    provider: Provider,
+    tables: TablesFile,
+    cache: ReplyCache,
+    audit: AuditLog,
+    redactor: Redactor,
+    builder: PromptBuilder,
+    report: FillReport,
+    pending: list[_Table],
+    settings: Any,
+    round_settings: RoundSettings,
+    sandbox: Sandbox,
+    spark: RoundSpark | None,
+    environ: Mapping[str, str],
+    dry_run: bool,
+    notify: Progress,
+) -> None:
     for attempt in range(1, settings.max_attempts + 1):
         if not pending:
             break
@@ -195,7 +223,7 @@ def fill(
         _ask_all(provider, pending, tables, project, cache, audit, redactor, attempt, settings.jobs, notify)
         for item in pending:
             if not item.problems:
-                item.problems = _static_checks(project, item)
+                item.problems = _static_checks(project, tables, item)
         _ruff_all(project, [item for item in pending if not item.problems])
         for item in pending:
             audit.record(table=item.spec.name, attempt=attempt, stage="static", errors=[str(p) for p in item.problems])
@@ -206,8 +234,6 @@ def fill(
         elif ready:
             for item in ready:
                 notify(item.spec.name, "testing in the sandbox")
-            if archive is not None:
-                archive.join()
             result = run_round(
                 project.root,
                 project.package,
@@ -215,9 +241,9 @@ def fill(
                 round_settings,
                 sandbox,
                 environ,
+                spark=spark,
             )
             report.rounds += 1
-            report.jvm_starts += result.jvm_starts
             report.round_seconds += result.seconds
             report.test_seconds += result.test_seconds
             report.mutation_seconds += result.mutation_seconds
@@ -231,7 +257,6 @@ def fill(
                     notify(item.spec.name, "filled")
             save_manifest(project.root, manifest)
         pending = _next_attempt(pending, builder, cache, attempt, settings.max_attempts, notify)
-    return report
 
 
 def _prepare(
@@ -393,7 +418,7 @@ def _ask_all(
         list(pool.map(ask, items))
 
 
-def _static_checks(project: Project, item: _Table) -> list[Problem]:
+def _static_checks(project: Project, tables: TablesFile, item: _Table) -> list[Problem]:
     spec = item.spec
     module_rel = spec.module_path(project.package)
     test_rel = spec.test_path()
@@ -407,11 +432,12 @@ def _static_checks(project: Project, item: _Table) -> list[Problem]:
         problems += syntax
         if tree is None:
             continue
-        if rel == module_rel:
+        is_test = rel != module_rel
+        context = safe_subset.context_for(spec, tables, project.package, is_test, project.settings.allowed_imports)
+        if not is_test:
             problems += checks.check_module(spec, rel, tree)
-            problems += checks.check_policy(rel, tree, is_test=False)
-        else:
-            problems += checks.check_policy(rel, tree, is_test=True)
+        problems += checks.check_policy(rel, tree, context)
+        if is_test:
             problems += checks.check_tests(rel, tree)
     return problems
 

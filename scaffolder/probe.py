@@ -1,9 +1,11 @@
-"""`scaffold sandbox`: prove the sandbox holds, with the three things an escape needs.
+"""`scaffold sandbox`: prove the sandbox holds, in the view the validation round gets.
 
-A small script runs inside the sandbox exactly as a validation round would and tries to write
-a file outside the round, connect to a listener on the host's loopback, and read a canary
-credential file. Each attempt is judged from the host's side (did the file appear, did the
-listener get a connection, did the canary's text come back), not from the script's word.
+A small script runs inside the sandbox with the round's own layout and environment and tries
+what an escape needs: write a file outside, connect to a listener on the host's loopback and to
+a unix socket on the host, read a canary credential file, fill the scratch space past its cap,
+see `/run`. Each attempt is judged from the host's side where it can be (did the file appear,
+did a listener get a connection, did the canary's text come back), and from what the script
+could measure where only the inside can see (how much it could write, which sockets it saw).
 """
 
 from __future__ import annotations
@@ -18,36 +20,72 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaffolder.sandbox import (
-    Layout,
-    Sandbox,
-    credential_paths,
-    interpreter_paths,
-    sandbox_environment,
-    user_homes,
-)
+from scaffolder.cleanup import remove_tree
+from scaffolder.sandbox import INSIDE_HOME, Sandbox, SandboxMode, round_layout, sandbox_environment, user_homes
 
 _SCRIPT = """
-import json, socket, sys
-marker, canary, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import json, os, socket, stat, sys
+marker, canary, port, unix_path, cap = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+homes = sys.argv[6:]
 out = {}
-try:
-    open(marker, "w").write("escaped")
-    out["write"] = "wrote it"
-except OSError as exc:
-    out["write"] = f"{type(exc).__name__}: {exc.strerror or exc}"
-try:
-    socket.create_connection(("127.0.0.1", port), timeout=3).close()
-    out["connect"] = "connected"
-except OSError as exc:
-    out["connect"] = f"{type(exc).__name__}: {exc.strerror or exc}"
-try:
-    out["read"] = open(canary).read()
-except OSError as exc:
-    out["read"] = f"{type(exc).__name__}: {exc.strerror or exc}"
+def attempt(name, action):
+    try:
+        out[name] = action()
+    except OSError as exc:
+        out[name] = f"{type(exc).__name__}: {exc.strerror or exc}"
+def write():
+    with open(marker, "w") as handle:
+        handle.write("escaped")
+    return "wrote it"
+attempt("write", write)
+attempt("connect", lambda: socket.create_connection(("127.0.0.1", port), timeout=3).close() or "connected")
+def unix():
+    with socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(3)
+        client.connect(unix_path)
+    return "connected"
+attempt("unix", unix)
+attempt("read", lambda: open(canary).read())
+def flood():
+    written, chunk = 0, b"x" * (1 << 20)
+    target = os.path.join(os.environ.get("TMPDIR", "/tmp"), "scaffold-probe-flood")
+    try:
+        with open(target, "wb") as handle:
+            while written < cap * 2:
+                handle.write(chunk)
+                handle.flush()
+                written += len(chunk)
+    except OSError:
+        pass
+    finally:
+        try:
+            os.unlink(target)
+        except OSError:
+            pass
+    return written
+attempt("flood", flood)
+out["run"] = [p for p in ("/run", "/var/run", "/var/lib/docker") if os.path.exists(p)]
+out["homes"] = {h: sorted(os.listdir(h)) for h in homes if os.path.isdir(h)}
+sockets = []
+for top in ("/",):
+    for folder, dirs, files in os.walk(top):
+        if folder.startswith(("/proc", "/sys", "/dev")):
+            dirs[:] = []
+            continue
+        for name in files + dirs:
+            path = os.path.join(folder, name)
+            try:
+                if stat.S_ISSOCK(os.lstat(path).st_mode):
+                    sockets.append(path)
+            except OSError:
+                pass
+        if len(sockets) > 20:
+            break
+out["sockets"] = sockets
 print(json.dumps(out))
 """
 CANARY = "token = dapi-lakeforge-sandbox-canary"
+CAP_SLACK = 8 * 1024 * 1024
 
 
 @dataclass
@@ -67,63 +105,136 @@ class ProbeResult:
         return all(c.blocked for c in self.checks)
 
 
-def probe(sandbox: Sandbox, timeout: float = 60) -> ProbeResult:
-    with tempfile.TemporaryDirectory(prefix="scaffold-probe-") as tmp:
-        base = Path(tmp).resolve()
-        outside, work, home, scratch = base / "outside", base / "round", base / "round" / "home", base / "round" / "tmp"
-        for folder in (outside, home, scratch):
-            folder.mkdir(parents=True)
+class _Listener:
+    """Counts connections on a host TCP port and a host unix socket (the attacker's targets)."""
+
+    def __init__(self, unix_path: Path, timeout: float) -> None:
+        self.connections: list[tuple[str, str]] = []  # (kind, peer)
+        self.tcp = socket.create_server(("127.0.0.1", 0))
+        self.unix = socket.socket(socket.AF_UNIX)
+        self.unix.bind(str(unix_path))
+        self.unix.listen()
+        for kind, server in (("tcp", self.tcp), ("unix", self.unix)):
+            server.settimeout(timeout)
+            threading.Thread(target=self._accept, args=(kind, server), daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return int(self.tcp.getsockname()[1])
+
+    def _accept(self, kind: str, server: socket.socket) -> None:
+        try:
+            connection, peer = server.accept()
+            self.connections.append((kind, str(peer)))
+            connection.close()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.tcp.close()
+        self.unix.close()
+
+
+def probe(sandbox: Sandbox, root: Path | None = None, timeout: float = 120) -> ProbeResult:
+    """Run the escape attempts in the round's layout for the repo at `root` (or an empty one)."""
+    base = Path(tempfile.mkdtemp(prefix="scaffold-probe-")).resolve()
+    try:
+        outside = base / "outside"
+        outside.mkdir()
+        repo = root or (base / "repo")
+        repo.mkdir(exist_ok=True)
         marker, canary = outside / "marker", outside / ".databrickscfg"
         canary.write_text(CANARY + "\n")
-        script = work / "probe.py"
+        script = base / "round" / "probe.py"
+        script.parent.mkdir()
         script.write_text(_SCRIPT)
-        connections: list[str] = []
-        listener = socket.create_server(("127.0.0.1", 0))
-        listener.settimeout(timeout)
-        port = listener.getsockname()[1]
-
-        def accept() -> None:
-            try:
-                connection, peer = listener.accept()
-                connections.append(f"{peer[0]}:{peer[1]}")
-                connection.close()
-            except OSError:
-                pass
-
-        thread = threading.Thread(target=accept, daemon=True)
-        thread.start()
-        homes = user_homes(os.environ)
-        layout = Layout(
-            workdir=work,
-            home=home,
-            writable=[scratch],
-            readable=[*interpreter_paths(), work],
-            hidden=[outside, *homes],
-            credentials=[canary, *credential_paths(homes)],
+        listener = _Listener(outside / "agent.sock", timeout)
+        layout = round_layout(sandbox, repo, base / "round", os.environ)
+        layout.readable.append(script.parent)
+        bwrap = sandbox.mode is SandboxMode.BWRAP
+        cap = layout.tmp_bytes
+        argv = sandbox.wrap(
+            [
+                sys.executable,
+                str(script),
+                str(marker),
+                str(canary),
+                str(listener.port),
+                str(outside / "agent.sock"),
+                str(cap),
+                *map(str, user_homes(os.environ)),
+            ],
+            layout,
         )
-        argv = sandbox.wrap([sys.executable, str(script), str(marker), str(canary), str(port)], layout)
-        env = sandbox_environment(os.environ, home, {"TMPDIR": str(scratch)})
-        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=work, timeout=timeout)
-        listener.close()
-        thread.join(timeout=1)
+        home = INSIDE_HOME if bwrap else str(layout.scratch)
+        env = sandbox_environment(os.environ, home, {"TMPDIR": "/tmp" if bwrap else str(layout.scratch)})
+        pass_fds = [layout.seccomp_fd] if layout.seccomp_fd is not None else []
+        try:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, env=env, cwd=base, timeout=timeout, pass_fds=pass_fds
+            )
+        finally:
+            if layout.seccomp_fd is not None:
+                os.close(layout.seccomp_fd)
+            listener.close()
         try:
             said = json.loads(done.stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):
-            said = {"write": done.stderr.strip()[:200], "connect": "", "read": ""}
-        wrote = said.get("write", "")
-        if wrote == "wrote it" and not marker.exists():
-            wrote = "the write landed in the sandbox's private view; nothing appeared on the host"
-        checks = [
-            Check("write outside the round", not marker.exists(), wrote),
+            said = {"write": done.stderr.strip()[:200]}
+        return ProbeResult(sandbox.describe(), _checks(said, marker, listener, cap, bwrap, layout.readable))
+    finally:
+        remove_tree(base)
+
+
+def _checks(
+    said: dict[str, object], marker: Path, listener: _Listener, cap: int, bwrap: bool, readable: list[Path]
+) -> list[Check]:
+    wrote = str(said.get("write", ""))
+    if wrote == "wrote it" and not marker.exists():
+        wrote = "the write landed in the sandbox's private view; nothing appeared on the host"
+    read = str(said.get("read", ""))
+    flood = said.get("flood")
+    tcp = [peer for kind, peer in listener.connections if kind == "tcp"]
+    unix = [peer for kind, peer in listener.connections if kind == "unix"]
+    checks = [
+        Check("write outside the round", not marker.exists(), wrote),
+        Check(
+            "connect to the host's loopback",
+            not tcp,
+            f"the host listener got {tcp[0]}" if tcp else str(said.get("connect", "")),
+        ),
+        Check(
+            "connect to a unix socket on the host",
+            not unix,
+            "the host's unix socket got a connection" if unix else str(said.get("unix", "")),
+        ),
+        Check(
+            "read a credential file",
+            CANARY not in read,
+            "the canary came back" if CANARY in read else (read or "empty"),
+        ),
+    ]
+    if bwrap:
+        sockets = said.get("sockets") or []
+        visible = list(said.get("run") or [])  # type: ignore[call-overload]
+        for home, entries in dict(said.get("homes") or {}).items():  # type: ignore[call-overload]
+            shown = {p.relative_to(home).parts[0] for p in readable if p != Path(home) and Path(home) in p.parents}
+            visible += [f"{home}/{entry}" for entry in entries if entry not in shown]
+        checks += [
             Check(
-                "connect to the host's loopback",
-                not connections,
-                f"the host listener got {connections[0]}" if connections else said.get("connect", ""),
+                "fill the scratch space past its cap",
+                isinstance(flood, int) and flood <= cap + CAP_SLACK,
+                f"wrote {flood // (1024 * 1024)} MiB of a {cap // (1024 * 1024)} MiB cap" if isinstance(flood, int) else str(flood),
             ),
             Check(
-                "read a credential file",
-                CANARY not in said.get("read", ""),
-                "the canary came back" if CANARY in said.get("read", "") else (said.get("read") or "empty"),
+                "see /run, /var/run or your home folder (beyond the interpreter)",
+                not visible,
+                f"visible: {', '.join(map(str, visible))}" if visible else "not in the sandbox",  # type: ignore[arg-type]
+            ),
+            Check(
+                "find a unix socket anywhere in the view",
+                not sockets,
+                f"found {', '.join(map(str, sockets))}" if sockets else "none anywhere",  # type: ignore[arg-type]
             ),
         ]
-        return ProbeResult(sandbox.describe(), checks)
+    return checks

@@ -44,6 +44,10 @@ class ScaffoldSettings(BaseModel):
         default="auto", description="the OS sandbox for model-written code; off runs it unconfined (opt-out)"
     )
     mutants: bool = Field(default=True, description="keep a table only when its tests kill every mutant")
+    allowed_imports: list[str] = Field(
+        default_factory=list,
+        description="modules generated code may import besides pyspark.sql, lakeforge and the stdlib basics",
+    )
 
 
 ENV_SETTINGS = {

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from lakeforge.jvm import prepare_archive
 from lakeforge.tables import TableSpec
-from scaffolder import checks
+from scaffolder import checks, safe_subset
 from scaffolder.audit import AuditLog, ReplyCache
 from scaffolder.errors import ScaffoldError
 from scaffolder.fill import choose_sandbox
@@ -32,7 +32,7 @@ from scaffolder.redact import Redactor
 from scaffolder.replies import ReplyError, parse_reply
 from scaffolder.stubs import ModuleState, module_state
 from scaffolder.test_merge import merge_tests, test_names
-from scaffolder.validation import Candidate, Coverage, MutationScore, RoundSettings, Verdict, run_round
+from scaffolder.validation import Candidate, Coverage, MutationScore, RoundSettings, RoundSpark, Verdict, run_round
 from scaffolder.writer import atomic_write, digest, load_manifest, save_manifest
 
 Progress = Callable[[str], None]
@@ -107,6 +107,41 @@ def generate_tests(
     baseline_digest = digest(tests)
     new_rel = test_rel.replace(".py", "_more.py")
     round_settings = RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds)
+    spark = RoundSpark(project.root, sandbox, environ)  # one sandboxed Spark for every round of the command
+    spark.start()
+    try:
+        return _rounds(
+            project, spec, provider, builder, cache, audit, redactor, report, spark, sandbox, environ,
+            round_settings, module, tests, baseline_digest, new_rel, target_coverage, max_rounds, notify,
+        )
+    finally:
+        spark.close()
+        report.jvm_starts = spark.jvm_starts
+
+
+def _rounds(
+    project: Project,
+    spec: TableSpec,
+    provider: Provider,
+    builder: PromptBuilder,
+    cache: ReplyCache,
+    audit: AuditLog,
+    redactor: Redactor,
+    report: TestAgentReport,
+    spark: RoundSpark,
+    sandbox: Any,
+    environ: Mapping[str, str],
+    round_settings: RoundSettings,
+    module: str,
+    tests: str,
+    baseline_digest: str,
+    new_rel: str,
+    target_coverage: float,
+    max_rounds: int,
+    notify: Progress,
+) -> TestAgentReport:
+    module_rel, test_rel = spec.module_path(project.package), spec.test_path()
+    test_path = project.root / test_rel
 
     def judge(files: dict[str, str]) -> Verdict:
         result = run_round(
@@ -116,11 +151,10 @@ def generate_tests(
             round_settings,
             sandbox,
             environ,
+            spark=spark,
         )
-        report.jvm_starts += result.jvm_starts
         return result.verdicts[spec.name]
 
-    prepare_archive()
     notify("measuring the existing tests")
     before = judge({module_rel: module, test_rel: tests} if tests else {module_rel: module})
     blocking = [p for p in before.problems if p.kind is not ProblemKind.MUTANTS]
@@ -146,7 +180,7 @@ def generate_tests(
         reply, problems = _ask(provider, prompt, spec, project, cache, audit, redactor, attempt, new_rel)
         new = reply.get(new_rel, "")
         if not problems:
-            problems, new = _static_problems(project, new_rel, new)
+            problems, new = _static_problems(project, spec, new_rel, new)
         if not problems:
             notify(f"running the new tests in the sandbox (round {attempt})")
             verdict = judge({module_rel: module, **({test_rel: tests} if tests else {}), new_rel: new})
@@ -269,12 +303,13 @@ def _ask(
     return dict(files), []
 
 
-def _static_problems(project: Project, rel: str, text: str) -> tuple[list[Problem], str]:
+def _static_problems(project: Project, spec: TableSpec, rel: str, text: str) -> tuple[list[Problem], str]:
     """The checks fill applies to generated tests; returns the problems and the ruff-fixed text."""
     tree, problems = checks.parse(rel, text)
     if tree is None:
         return problems, text
-    problems = checks.check_policy(rel, tree, is_test=True) + checks.check_tests(rel, tree)
+    context = safe_subset.context_for(spec, project.tables(), project.package, True, project.settings.allowed_imports)
+    problems = checks.check_policy(rel, tree, context) + checks.check_tests(rel, tree)
     if not test_names(tree):
         problems.append(Problem(ProblemKind.TESTS, f"{rel} has no tests"))
     fixed, lint = checks.ruff_fix_and_format({rel: text}, project.root)

@@ -12,7 +12,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from lakeforge.jvm import prepare_archive
+from lakeforge.tables import TablesFile, TableSpec
+from scaffolder import checks, safe_subset
 from scaffolder.fill import choose_sandbox, select_tables
 from scaffolder.problems import Problem, ProblemKind
 from scaffolder.project import Project
@@ -46,7 +47,8 @@ def validate(
     sandbox, note = choose_sandbox(settings.sandbox, environ)
     report = ValidateReport(note)
     candidates = []
-    for spec in select_tables(project.tables(), layer, names):
+    tables = project.tables()
+    for spec in select_tables(tables, layer, names):
         module_rel = spec.module_path(project.package)
         state = module_state(project.root / module_rel)
         if state is not ModuleState.FILLED:
@@ -62,9 +64,12 @@ def validate(
         for rel in (test_rel, test_rel.replace(".py", "_scaffold.py")):
             if (project.root / rel).is_file():
                 files[rel] = (project.root / rel).read_text(encoding="utf-8")
+        problems = _static(project, tables, spec, files)
+        if problems:  # the same bar as a reply: outside the safe subset, nothing of it runs
+            report.verdicts[spec.name] = Verdict(False, problems)
+            continue
         candidates.append(Candidate(spec, files, [], settings.mutants))
     if candidates:
-        prepare_archive()
         notify(f"running the tests of {', '.join(c.spec.name for c in candidates)} in the sandbox")
         result = run_round(
             project.root,
@@ -79,3 +84,20 @@ def validate(
     for name, verdict in report.verdicts.items():
         notify(f"{name}: {'proven' if verdict.passed else 'not proven'}")
     return report
+
+
+def _static(project: Project, tables: TablesFile, spec: TableSpec, files: dict[str, str]) -> list[Problem]:
+    """Syntax, the module's contract and the safe subset: the checks a reply gets before it runs."""
+    problems: list[Problem] = []
+    module_rel = spec.module_path(project.package)
+    for rel, text in files.items():
+        tree, syntax = checks.parse(rel, text)
+        problems += syntax
+        if tree is None:
+            continue
+        is_test = rel != module_rel
+        if not is_test:
+            problems += checks.check_module(spec, rel, tree)
+        context = safe_subset.context_for(spec, tables, project.package, is_test, project.settings.allowed_imports)
+        problems += checks.check_policy(rel, tree, context)
+    return problems

@@ -1,75 +1,90 @@
-"""The validation round: run the candidates' tests on local Spark, in the sandbox, and judge them.
+"""The validation round, from outside: run every candidate in the sandbox, run by run, and judge.
 
-All tables of a round share one pytest process (one JVM start). The candidates are laid over a
-shadow copy of the repo, so nothing in the repo changes until a table has passed; the round
-runs under the OS sandbox (`sandbox.py`) with the plugin from `inside/` loaded first. The plugin
-reports events on a pipe while it runs; from them this module builds one verdict per table:
+`RoundSpark` starts the sandbox once per `scaffold` command: inside it, the zygote starts one
+Spark Connect server (one JVM) and forks a fresh worker for every run. `run_round` plans the
+runs of each table — the real module twice, each mutant once, the contract probes — sends them
+in an order drawn at random (real runs are not always first), several at a time, and hands what
+comes back to `judge.py`, which decides each table's verdict in this process. Nothing from a
+reply is imported here.
 
-- every test passed each of its runs (a flaky test, a failure, a hang or a skipped generated
-  test fails the table);
-- the DataFrames `transform` returned honoured the contract (`lakeforge.contract`);
-- the code tried nothing the detector forbids (processes, network, writes outside the round,
-  credential reads);
-- the tests killed every mutant that differs from the real output on their inputs.
-
-A test that hangs past its limit and defeats the in-process timer is stopped from outside: the
-round is killed, that table fails ("hung"), and the tables not yet judged run again in a new
-round, so one bad reply never costs the others their verdict.
+A run that hangs is killed at its deadline by the zygote and fails only its own table; a run
+that kills the server costs the round a new server and its unfinished runs are retried there.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import os
-import shlex
-import shutil
-import signal
+import random
+import secrets
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from lakeforge.jvm import cache_dir
+from lakeforge.jvm import archive_path, archive_ready, cache_dir
 from lakeforge.tables import TableSpec
-from scaffolder.inside.plan import (
-    EVENT,
-    PLAN_FILE,
-    PLAN_VAR,
-    CollectError,
-    Contract,
-    Covered,
-    Done,
-    Event,
-    Imported,
-    Measurable,
-    MutantOutcome,
-    Mutants,
-    Policy,
-    Result,
-    RoundPlan,
-    Started,
-    TablePlan,
+from scaffolder import judge
+from scaffolder.checks import test_functions
+from scaffolder.cleanup import remove_tree
+from scaffolder.errors import ScaffoldError
+from scaffolder.inside.protocol import (
+    MAX_RELAY,
+    ZYGOTE_MESSAGE,
+    Config,
+    DropRound,
+    Fatal,
+    Limits,
+    Ready,
+    RoundFiles,
+    RunDone,
+    RunRequest,
+    Stop,
+    dump,
+    read_frame,
+    write_frame,
 )
+from scaffolder.judge import Coverage, MutantOutcome, MutationScore, Run, Verdict
+from scaffolder.mutation import SourceMutant, mutants_for
 from scaffolder.problems import Problem, ProblemKind
 from scaffolder.sandbox import (
-    Layout,
+    INSIDE_DATA,
+    INSIDE_HOME,
     Sandbox,
     SandboxMode,
-    credential_paths,
-    interpreter_paths,
+    round_layout,
     sandbox_environment,
-    user_homes,
 )
+from scaffolder.sanitize import clean
+from scaffolder.stubs import parameters
 
-KEEP_VAR = "SCAFFOLD_KEEP_ROUND"  # keep the round's folder (shadow copy, plan, pytest.log) to debug it
-GRACE_SECONDS = 15.0  # past a test's own limit before the round is stopped from outside
-SETUP_SECONDS = 180.0  # a test's set-up (the first one waits for Spark to start)
+__all__ = [
+    "Candidate",
+    "Coverage",
+    "MutantOutcome",
+    "MutationScore",
+    "RoundResult",
+    "RoundSettings",
+    "RoundSpark",
+    "Verdict",
+    "run_round",
+]
+
+KEEP_VAR = "SCAFFOLD_KEEP_ROUND"  # keep the round's host folder (command line, logs) to debug it
+PORT = 15002  # inside the sandbox's own network namespace nothing else listens
+READY_SECONDS = 300.0
+
+
+class RoundError(ScaffoldError):
+    """The round's machinery failed (not the code under test): the message says what and how to fix it."""
 
 
 @dataclass
@@ -84,47 +99,11 @@ class Candidate:
 
 
 @dataclass
-class MutationScore:
-    killed: int
-    required: int
-    equivalent: int
-
-    def __str__(self) -> str:
-        return f"{self.killed}/{self.required} mutants killed ({self.equivalent} equivalent on the tests' inputs)"
-
-
-@dataclass
-class Coverage:
-    """What there is to cover in a module, and what each test (and the import, test "") covered."""
-
-    statements: set[int] = field(default_factory=set)
-    branches: set[tuple[int, int]] = field(default_factory=set)
-    lines: dict[str, set[int]] = field(default_factory=dict)
-    arcs: dict[str, set[tuple[int, int]]] = field(default_factory=dict)
-
-    def covered(self, tests: Iterable[str]) -> tuple[set[int], set[tuple[int, int]]]:
-        names = {"", *tests}
-        lines = set().union(*(self.lines.get(t, set()) for t in names)) & self.statements
-        arcs = set().union(*(self.arcs.get(t, set()) for t in names)) & self.branches
-        return lines, arcs
-
-    def percent(self, tests: Iterable[str]) -> float:
-        """Line and branch coverage together, as coverage.py reports it (lines + branch arcs)."""
-        lines, arcs = self.covered(tests)
-        total = len(self.statements) + len(self.branches)
-        return 100.0 * (len(lines) + len(arcs)) / total if total else 100.0
-
-
-@dataclass
-class Verdict:
-    passed: bool
-    problems: list[Problem]
-    tests_run: int = 0
-    mutation: MutationScore | None = None
-    mutants: list[MutantOutcome] = field(default_factory=list)
-    tests: list[str] = field(default_factory=list)  # the tests that ran, as pytest names them
-    coverage: Coverage | None = None
-    outcomes: dict[str, list[str]] = field(default_factory=dict)  # test -> its runs' outcomes
+class RoundSettings:
+    test_timeout: float = 60.0
+    round_timeout: float = 600.0
+    repeat: int = 2
+    jobs: int = 0  # runs at a time; 0: one per core, plus one
 
 
 @dataclass
@@ -132,15 +111,301 @@ class RoundResult:
     verdicts: dict[str, Verdict]
     jvm_starts: int
     seconds: float
-    mutation_seconds: float = 0.0  # the part of `seconds` spent on mutants
-    test_seconds: float = 0.0  # the part spent running the real tests
+    mutation_seconds: float = 0.0  # the mutant runs' own time, added up
+    test_seconds: float = 0.0  # the real runs' own time, added up
+    runs: int = 0
+
+
+class RoundSpark:
+    """The sandbox with its Spark Connect server and zygote: started once, serves every round of a command."""
+
+    def __init__(self, root: Path, sandbox: Sandbox, environ: Mapping[str, str] | None = None) -> None:
+        self.root = root.resolve()
+        self.sandbox = sandbox
+        self.environ = dict(os.environ if environ is None else environ)
+        self.base = Path(tempfile.mkdtemp(prefix="scaffold-round-")).resolve()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pending: dict[str, Future[RunDone]] = {}
+        self.lock = threading.Lock()
+        self.ready_event = threading.Event()
+        self.ready_message: Ready | None = None
+        self.fatal = ""
+        self.jvm_starts = 0
+        self.to_zygote = -1
+        self.started_at = 0.0
+
+    # --- life -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the sandbox and its server; returns at once (the server warms up meanwhile)."""
+        if self.process is not None:
+            return
+        self.started_at = time.perf_counter()
+        bwrap = self.sandbox.mode is SandboxMode.BWRAP
+        layout = round_layout(self.sandbox, self.root, self.base, self.environ)
+        scratch = layout.scratch
+        data = self.root / "data"
+        pass_fds = [layout.seccomp_fd] if layout.seccomp_fd is not None else []
+        zygote_in, self.to_zygote = os.pipe()
+        from_zygote, zygote_out = os.pipe()
+        pass_fds += [zygote_in, zygote_out]
+        argv = self.sandbox.wrap(
+            [sys.executable, "-m", "scaffolder.inside.zygote", str(zygote_in), str(zygote_out)], layout
+        )
+        home = INSIDE_HOME if bwrap else str(self.base / "home")
+        if not bwrap:
+            (self.base / "home").mkdir()
+        tmp = "/tmp" if bwrap else str(scratch)
+        env = sandbox_environment(
+            self.environ,
+            home,
+            {
+                "TMPDIR": tmp,
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "PYTHONNOUSERSITE": "1",
+                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+                "SPARK_LOCAL_IP": "127.0.0.1",
+                "LAKEFORGE_CACHE_DIR": str(cache_dir()),
+                "TZ": "UTC",
+            },
+        )
+        (self.base / "command.txt").write_text(" ".join(argv) + "\n")
+        log = (self.base / "sandbox.log").open("wb")
+        try:
+            self.process = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                pass_fds=pass_fds, start_new_session=True, cwd=str(self.base),
+            )
+        except OSError as exc:
+            raise RoundError(f"the sandbox could not start ({exc}): check `scaffold sandbox`") from None
+        finally:
+            log.close()
+            for fd in (zygote_in, zygote_out, *([layout.seccomp_fd] if layout.seccomp_fd is not None else [])):
+                os.close(fd)
+        self.jvm_starts += 1
+        threading.Thread(target=self._read, args=(from_zygote,), name="scaffold-round-reader", daemon=True).start()
+        archive = str(archive_path()) if archive_ready() and archive_path().is_file() else None
+        self._send(
+            Config(
+                port=PORT if bwrap else _free_port(),
+                cores=os.cpu_count() or 2,
+                scratch="/tmp" if bwrap else str(scratch),
+                archive=archive,
+                private_workers=bwrap,
+                data=INSIDE_DATA if bwrap and data.is_dir() else (str(data) if data.is_dir() else None),
+                writable=[home],
+                credentials=[str(p) for p in layout.credentials],
+            )
+        )
+
+    def wait_ready(self, timeout: float = READY_SECONDS) -> Ready:
+        if self.process is None:
+            self.start()
+        if not self.ready_event.wait(timeout):
+            raise RoundError(f"the round's Spark server was not ready within {timeout:g}s: see {self.base / 'sandbox.log'}")
+        if self.ready_message is None:
+            raise RoundError(f"the round's sandbox could not start: {self.fatal or self._log_tail()}")
+        return self.ready_message
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._send(Stop())
+        with contextlib.suppress(OSError):
+            os.close(self.to_zygote)
+        if self.process is not None:
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(self.process.pid, 9)
+                self.process.wait()
+        self._fail_pending("the round's sandbox was closed")
+        if not self.environ.get(KEEP_VAR):
+            remove_tree(self.base)
+
+    def __enter__(self) -> RoundSpark:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- talking to the zygote ------------------------------------------------------------------
+
+    def _send(self, message: Config | RoundFiles | RunRequest | Stop | DropRound) -> None:
+        with self.lock:
+            write_frame(self.to_zygote, dump(message))
+
+    def send_round(self, files: dict[str, str], data: bool) -> str:
+        round_id = secrets.token_hex(8)
+        self._send(RoundFiles(round_id=round_id, files=files, data_dir=data))
+        return round_id
+
+    def drop_round(self, round_id: str) -> None:
+        with contextlib.suppress(OSError):
+            self._send(DropRound(round_id=round_id))
+
+    def run(self, request: RunRequest) -> Future[RunDone]:
+        future: Future[RunDone] = Future()
+        with self.lock:
+            if self.fatal:
+                future.set_result(RunDone(run_id=request.run_id, status="crashed", detail=self.fatal))
+                return future
+            self.pending[request.run_id] = future
+        try:
+            self._send(request)
+        except OSError:
+            self._fail_pending(self.fatal or "the round's sandbox stopped")
+        return future
+
+    def _read(self, fd: int) -> None:
+        try:
+            while True:
+                message = ZYGOTE_MESSAGE.validate_json(read_frame(fd, MAX_RELAY))
+                if isinstance(message, Ready):
+                    self.ready_message = message
+                    self.ready_event.set()
+                elif isinstance(message, Fatal):
+                    self.fatal = message.message
+                    break
+                else:
+                    with self.lock:
+                        future = self.pending.pop(message.run_id, None)
+                    if future is not None:
+                        future.set_result(message)
+        except (EOFError, OSError, ValidationError, Exception) as exc:  # noqa: BLE001 - any end is the end
+            if not self.fatal:
+                self.fatal = f"the round's sandbox stopped ({type(exc).__name__}: {self._log_tail()})"
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            self.ready_event.set()
+            self._fail_pending(self.fatal or "the round's sandbox stopped")
+
+    def _fail_pending(self, why: str) -> None:
+        with self.lock:
+            pending, self.pending = self.pending, {}
+            if not self.fatal:
+                self.fatal = why
+        for run_id, future in pending.items():
+            if not future.done():
+                future.set_result(RunDone(run_id=run_id, status="crashed", detail=why))
+
+    def _log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            lines = [ln for ln in (self.base / "sandbox.log").read_text(errors="replace").splitlines() if ln.strip()]
+            if lines:
+                return lines[-1][:300]
+        return "no output"
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None and not self.fatal
+
+
+def _free_port() -> int:
+    from scaffolder.inside.server import free_port
+
+    return free_port()
+
+
+# --- planning and judging a round ---------------------------------------------------------------
 
 
 @dataclass
-class RoundSettings:
-    test_timeout: float = 60.0
-    round_timeout: float = 600.0
-    repeat: int = 2
+class _Planned:
+    request: RunRequest
+    table: str
+    kind: judge.RunKind
+    name: str
+    mutant: SourceMutant | None = None
+
+
+@dataclass
+class _Table:
+    candidate: Candidate
+    module: str
+    module_rel: str
+    source: str
+    tests: list[str]
+    generated: set[str]
+    runs: dict[str, Run] = field(default_factory=dict)  # name -> run
+    mutants: list[SourceMutant] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+
+def repo_files(root: Path) -> dict[str, str]:
+    """What the candidates see of the repo: src/, tables.yml, pyproject.toml, config/ (text files)."""
+    files: dict[str, str] = {}
+    for rel in ("tables.yml", "pyproject.toml"):
+        if (root / rel).is_file():
+            files[rel] = (root / rel).read_text(encoding="utf-8")
+    for folder in ("src", "config"):
+        for path in sorted((root / folder).rglob("*")) if (root / folder).is_dir() else []:
+            if path.is_file() and "__pycache__" not in path.parts and not path.is_symlink():
+                with contextlib.suppress(UnicodeDecodeError, OSError):
+                    files[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
+    return files
+
+
+def _test_count(files: dict[str, str]) -> int:
+    count = 0
+    for text in files.values():
+        with contextlib.suppress(SyntaxError):
+            count += len(test_functions(ast.parse(text)))
+    return count
+
+
+def _plan(root: Path, package: str, candidate: Candidate, settings: RoundSettings, round_id: str) -> tuple[_Table, list[_Planned]]:
+    spec = candidate.spec
+    module_rel = spec.module_path(package)
+    source = candidate.files.get(module_rel)
+    if source is None:
+        source = (root / module_rel).read_text(encoding="utf-8")
+    generated = {rel for rel in candidate.files if rel.startswith("tests/")}
+    tests = [*sorted(generated), *candidate.extra_tests]
+    table = _Table(candidate, spec.module_name(package), module_rel, source, tests, generated)
+    test_files = {rel: candidate.files.get(rel) or (root / rel).read_text(encoding="utf-8") for rel in tests}
+    deadline = min(settings.round_timeout, settings.test_timeout * (_test_count(test_files) + 2) + 60)
+
+    def request(source: str, **extra: object) -> RunRequest:
+        return RunRequest(
+            run_id=secrets.token_hex(8),
+            round_id=round_id,
+            nonce=secrets.token_hex(16),
+            table=spec.name,
+            module=spec.module_name(package),
+            module_path=module_rel,
+            source=source,
+            tests=tests,
+            test_timeout=settings.test_timeout,
+            deadline=deadline,
+            seed=secrets.randbits(32),
+            limits=Limits(),
+            **extra,  # type: ignore[arg-type]
+        )
+
+    planned = [
+        _Planned(request(source, coverage=candidate.coverage), spec.name, "real", f"real-{n}")
+        for n in range(1, settings.repeat + 1)
+    ]
+    if candidate.mutants:
+        try:
+            table.mutants = mutants_for(spec, source, parameters(spec))
+        except SyntaxError:
+            table.mutants = []
+        for mutant in table.mutants:
+            planned.append(
+                _Planned(
+                    request(mutant.source, stop_at_first_failure=True, record_inputs=False),
+                    spec.name,
+                    "mutant",
+                    mutant.name,
+                    mutant,
+                )
+            )
+    return table, planned
 
 
 def run_round(
@@ -150,379 +415,223 @@ def run_round(
     settings: RoundSettings,
     sandbox: Sandbox,
     environ: Mapping[str, str] | None = None,
+    spark: RoundSpark | None = None,
+    progress: Callable[[str, str], None] | None = None,
 ) -> RoundResult:
-    """Judge every candidate in as few sandboxed pytest processes as possible (normally one)."""
-    environ = os.environ if environ is None else environ
-    start = time.perf_counter()
+    """Judge every candidate; `spark` is the command's running sandbox (one is started when None)."""
+    started = time.perf_counter()
+    own = spark is None
+    engine = spark or RoundSpark(root, sandbox, environ)
+    starts_before = engine.jvm_starts
+    notify = progress or (lambda table, event: None)
     result = RoundResult({}, 0, 0.0)
-    remaining = list(candidates)
-    keep = bool(environ.get(KEEP_VAR))
-    base = Path(tempfile.mkdtemp(prefix="scaffold-round-")).resolve()
     try:
-        attempt = 0
-        while remaining:
-            attempt += 1
-            process = _Process(base / f"run{attempt}", root, package, remaining, settings, sandbox, environ)
-            judged, unjudged = process.run()
-            result.jvm_starts += 1
-            result.verdicts.update(judged)
-            result.mutation_seconds += process.mutation_seconds
-            result.test_seconds += process.test_seconds
-            if len(unjudged) == len(remaining):  # nothing judged: never loop forever
-                for c in unjudged:
-                    result.verdicts[c.spec.name] = Verdict(False, [Problem(ProblemKind.TESTS, process.abandoned)])
-                break
-            remaining = unjudged
+        engine.start()
+        engine.wait_ready()
+        files = repo_files(root)
+        for candidate in candidates:
+            files.update(candidate.files)
+            for rel in candidate.extra_tests:
+                files[rel] = (root / rel).read_text(encoding="utf-8")
+        round_id = engine.send_round(files, (root / "data").is_dir())
+        tables: dict[str, _Table] = {}
+        queue: list[_Planned] = []
+        for candidate in candidates:
+            table, planned = _plan(root, package, candidate, settings, round_id)
+            tables[candidate.spec.name] = table
+            queue += planned
+        random.SystemRandom().shuffle(queue)
+        deadline = time.monotonic() + settings.round_timeout
+        _execute(engine, queue, tables, settings, deadline, notify)
+        _retry_mutants(engine, tables, settings, deadline, round_id, notify)
+        for name, table in tables.items():
+            verdict = _verdict(table)
+            result.verdicts[name] = verdict
+            notify(name, "proven" if verdict.passed else "not proven")
+        result.runs = sum(len(t.runs) for t in tables.values())
+        result.test_seconds = sum(r.done.seconds for t in tables.values() for r in t.runs.values() if r.kind == "real")
+        result.mutation_seconds = sum(
+            r.done.seconds for t in tables.values() for r in t.runs.values() if r.kind == "mutant"
+        )
+        engine.drop_round(round_id)
     finally:
-        if not keep:
-            shutil.rmtree(base, ignore_errors=True)
-    result.seconds = time.perf_counter() - start
+        result.jvm_starts = engine.jvm_starts - starts_before
+        if own:
+            engine.close()
+    result.seconds = time.perf_counter() - started
     return result
 
 
-class _Process:
-    """One sandboxed pytest process for some candidates, watched from outside."""
+def _jobs(settings: RoundSettings) -> int:
+    return settings.jobs or (os.cpu_count() or 2) + 1
 
-    def __init__(
-        self,
-        folder: Path,
-        root: Path,
-        package: str,
-        candidates: list[Candidate],
-        settings: RoundSettings,
-        sandbox: Sandbox,
-        environ: Mapping[str, str],
-    ) -> None:
-        self.folder = folder
-        self.root = root
-        self.package = package
-        self.candidates = candidates
-        self.settings = settings
-        self.sandbox = sandbox
-        self.environ = environ
-        self.events: list[Event] = []
-        self.lock = threading.Lock()
-        self.activity: tuple[str, str, str, float] | None = None  # (table, what, kind, since)
-        self.abandoned = "tests: the validation round stopped before any table was judged"
-        self.mutation_seconds = 0.0
-        self.test_seconds = 0.0
 
-    # --- lay-out ------------------------------------------------------------------------------
+def _execute(
+    engine: RoundSpark,
+    queue: list[_Planned],
+    tables: dict[str, _Table],
+    settings: RoundSettings,
+    deadline: float,
+    notify: Callable[[str, str], None],
+) -> None:
+    """Run the queue, `jobs` at a time; a table whose real run failed has its queued runs dropped."""
+    queue = list(queue)
+    in_flight: dict[str, tuple[_Planned, Future[RunDone]]] = {}
+    done_event = threading.Event()
+    started_tables: set[str] = set()
+    while queue or in_flight:
+        while queue and len(in_flight) < _jobs(settings) and time.monotonic() < deadline:
+            planned = queue.pop(0)
+            table = tables[planned.table]
+            if table.cancelled:
+                continue
+            if planned.table not in started_tables:
+                started_tables.add(planned.table)
+                notify(planned.table, "running in the sandbox")
+            future = engine.run(planned.request)
+            future.add_done_callback(lambda _: done_event.set())
+            in_flight[planned.request.run_id] = (planned, future)
+        if not in_flight:
+            if queue and time.monotonic() >= deadline:
+                for planned in queue:
+                    tables[planned.table].cancelled = True
+                    _round_limit(tables[planned.table], settings)
+                queue.clear()
+            continue
+        done_event.wait(0.5)
+        done_event.clear()
+        for run_id, (planned, future) in list(in_flight.items()):
+            if not future.done():
+                continue
+            del in_flight[run_id]
+            table = tables[planned.table]
+            run = judge.read_run(planned.kind, planned.name, future.result(), run_id, planned.request.nonce)
+            table.runs[planned.name] = run
+            table.seconds += run.done.seconds
+            if os.environ.get("SCAFFOLD_DEBUG_RUNS"):
+                inner = run.report.seconds if run.report else -1
+                tests = [(t.test[:20], round(t.seconds, 2), t.outcome) for t in run.report.tests] if run.report else []
+                print(f"RUN {planned.table} {planned.name} outer={run.done.seconds:.2f} inner={inner:.2f} {tests}", file=sys.stderr)
+            if planned.kind == "real" and not table.candidate.mutate_passing and _failed(table, run):
+                table.cancelled = True  # its verdict is decided: no more runs for it
 
-    def _lay_out(self) -> tuple[Path, RoundPlan, Layout]:
-        shadow, scratch, home = self.folder / "repo", self.folder / "tmp", self.folder / "home"
-        for folder in (shadow, scratch, home):
-            folder.mkdir(parents=True)
-        shutil.copytree(self.root / "src", shadow / "src", ignore=shutil.ignore_patterns("__pycache__"))
-        for name in ("tables.yml", "pyproject.toml"):
-            if (self.root / name).is_file():
-                shutil.copy2(self.root / name, shadow / name)
-        if (self.root / "config").is_dir():
-            shutil.copytree(self.root / "config", shadow / "config")
-        mounts: list[tuple[Path, Path]] = []
-        if (self.root / "data").is_dir():
-            if self.sandbox.mode is SandboxMode.OFF:
-                shutil.copytree(self.root / "data", shadow / "data")  # a copy: nothing reaches the real repo
-            else:
-                (shadow / "data").mkdir()
-                mounts.append(((self.root / "data").resolve(), shadow / "data"))
-        tables = []
-        for c in self.candidates:
-            for rel, text in c.files.items():
-                (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
-                (shadow / rel).write_text(text, encoding="utf-8")
-            for rel in c.extra_tests:
-                (shadow / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(self.root / rel, shadow / rel)
-            module_rel = c.spec.module_path(self.package)
-            generated = [rel for rel in c.files if rel.startswith("tests/")]
-            tables.append(
-                TablePlan(
-                    name=c.spec.name,
-                    module=c.spec.module_name(self.package),
-                    files=[str(shadow / module_rel), *(str(shadow / rel) for rel in generated)],
-                    tests=[str(shadow / rel) for rel in [*generated, *c.extra_tests]],
-                    generated=[str(shadow / rel) for rel in generated],
-                    mutants=c.mutants,
-                    coverage=c.coverage,
-                    mutate_passing=c.mutate_passing,
+
+def _failed(table: _Table, run: Run) -> bool:
+    if not run.clean or run.report is None:
+        return True
+    report = run.report
+    return bool(
+        report.import_error
+        or report.collect_errors
+        or report.policy
+        or any(t.outcome in ("failed", "timeout") for t in report.tests)
+    )
+
+
+def _round_limit(table: _Table, settings: RoundSettings) -> None:
+    table.runs.setdefault(
+        "round-limit",
+        Run("real", "round-limit", RunDone(run_id="-", status="timeout"), invalid=f"hit the round's {settings.round_timeout:g}s limit"),
+    )
+
+
+def _retry_mutants(
+    engine: RoundSpark,
+    tables: dict[str, _Table],
+    settings: RoundSettings,
+    deadline: float,
+    round_id: str,
+    notify: Callable[[str, str], None],
+) -> None:
+    """Mutants first failed by a test that did not pass the real runs: again, with the tests that did."""
+    queue: list[_Planned] = []
+    for table in tables.values():
+        real = _real_runs(table)
+        if table.cancelled or not real or not all(r.clean for r in real):
+            continue
+        killers = judge.eligible(real)
+        if not killers:
+            continue
+        for mutant in table.mutants:
+            run = table.runs.get(mutant.name)
+            if run is None:
+                continue
+            _, retry = judge.judge_mutant(mutant.name, mutant.advice, run, real, killers)
+            if retry:
+                request = RunRequest(
+                    run_id=secrets.token_hex(8),
+                    round_id=round_id,
+                    nonce=secrets.token_hex(16),
+                    table=table.candidate.spec.name,
+                    module=table.module,
+                    module_path=table.module_rel,
+                    source=mutant.source,
+                    tests=table.tests,
+                    only=sorted(killers),
+                    stop_at_first_failure=True,
+                    test_timeout=settings.test_timeout,
+                    deadline=settings.round_timeout,
+                    seed=secrets.randbits(32),
+                    record_inputs=False,
                 )
-            )
-        homes = user_homes(self.environ)
-        plan = RoundPlan(
-            root=str(shadow),
-            package=self.package,
-            tables=tables,
-            test_timeout=self.settings.test_timeout,
-            repeat=self.settings.repeat,
-            channel_fd=-1,
-            writable=[str(scratch), str(home)],
-            credentials=[str(p) for p in credential_paths(homes, self.root)],
-            private_tmp=self.sandbox.mode is SandboxMode.BWRAP,
-        )
-        (self.folder / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        readable = [*interpreter_paths(), shadow, self.folder / PLAN_FILE, self.folder / "pytest.ini"]
-        jvm_cache = cache_dir()
-        if jvm_cache.is_dir():
-            readable.append(jvm_cache.resolve())
-        layout = Layout(
-            workdir=shadow,
-            home=home,
-            writable=[scratch],
-            readable=readable,
-            mounts=mounts,
-            hidden=[*homes, self.root.resolve()],
-            credentials=[Path(p) for p in plan.credentials],
-        )
-        return shadow, plan, layout
+                queue.append(_Planned(request, table.candidate.spec.name, "mutant", mutant.name, mutant))
+    if queue:
+        random.SystemRandom().shuffle(queue)
+        _execute(engine, queue, tables, settings, deadline, notify)
 
-    def _command(self, shadow: Path, plan: RoundPlan) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "scaffolder.inside.plugin",
-            "-p",
-            "lakeforge.testing",
-            "-p",
-            "no:cacheprovider",
-            "-c",
-            str(self.folder / "pytest.ini"),
-            f"--rootdir={shadow}",
-            "--noconftest",
-            "--import-mode=importlib",
-            "-o",
-            "lakeforge_contract=false",
-            "-W",
-            "ignore::pytest.PytestAssertRewriteWarning",
-            "-q",
-            "--continue-on-collection-errors",
-            *dict.fromkeys(path for table in plan.tables for path in table.tests),
-        ]
 
-    # --- running and watching -----------------------------------------------------------------
+def _real_runs(table: _Table) -> list[Run]:
+    return [run for name, run in sorted(table.runs.items()) if run.kind == "real"]
 
-    def run(self) -> tuple[dict[str, Verdict], list[Candidate]]:
-        shadow, plan, layout = self._lay_out()
-        read_fd, write_fd = os.pipe()
-        plan.channel_fd = write_fd
-        (self.folder / PLAN_FILE).write_text(plan.model_dump_json(), encoding="utf-8")
-        scratch = self.folder / "tmp"
-        python_path = os.pathsep.join(filter(None, [str(shadow / "src"), self.environ.get("PYTHONPATH")]))
-        env = sandbox_environment(
-            self.environ,
-            layout.home,
-            {
-                "PYTHONPATH": python_path,
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
-                PLAN_VAR: str(self.folder / PLAN_FILE),
-                "LAKEFORGE_CACHE_DIR": str(cache_dir()),
-                "TMPDIR": str(scratch),
-                "SPARK_LOCAL_DIRS": str(scratch),
-                # The JVM's temp files go to the round's scratch too, so /tmp stays the code's alone.
-                "JAVA_TOOL_OPTIONS": f"-Djava.io.tmpdir={scratch} -XX:-UsePerfData",
-                # No Python call sites recorded for every DataFrame call: ~10% of a test's time, and
-                # the round reports a failure's first line only.
-                "PYSPARK_SUBMIT_ARGS": "--conf spark.python.sql.dataFrameDebugging.enabled=false pyspark-shell",
-                "PYSPARK_PYTHON": sys.executable,
-            },
-        )
-        argv = self.sandbox.wrap(self._command(shadow, plan), layout)
-        (self.folder / "command.txt").write_text(shlex.join(argv) + "\n", encoding="utf-8")
-        log = (self.folder / "pytest.log").open("w")
-        started = time.perf_counter()
-        try:
-            process = subprocess.Popen(
-                argv,
-                cwd=shadow,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                pass_fds=[write_fd],
-                start_new_session=True,
-            )
-        finally:
-            os.close(write_fd)
-            log.close()
-        reader = threading.Thread(target=self._read, args=(read_fd,), daemon=True)
-        reader.start()
-        blamed = self._watch(process, started)
-        reader.join(timeout=10)
-        return self._verdicts(blamed)
 
-    def _read(self, fd: int) -> None:
-        with os.fdopen(fd, "rb") as stream:
-            for line in stream:
-                try:
-                    event = EVENT.validate_json(line)
-                except ValidationError:
-                    continue  # not the plugin's: the candidate wrote to the pipe
-                now = time.perf_counter()
-                with self.lock:
-                    self.events.append(event)
-                    if isinstance(event, Started):
-                        self.activity = (event.table, event.test, event.phase, now)
-                    elif isinstance(event, Imported):
-                        self.activity = (event.table, event.file, "import", now)
-                    elif isinstance(event, (Result, Mutants, Done)):
-                        self.activity = None
-
-    def _watch(self, process: subprocess.Popen[bytes], started: float) -> tuple[str, str] | None:
-        """Wait for the process; stop it when a test outlives its limit. Returns (table, why) to blame."""
-        limit = self.settings.test_timeout + GRACE_SECONDS
-        while True:
-            try:
-                process.wait(timeout=0.2)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.perf_counter()
-            with self.lock:
-                activity = self.activity
-            if activity is not None:
-                table, what, kind, since = activity
-                allowed = SETUP_SECONDS if kind == "setup" else limit
-                if now - since > allowed:
-                    self._kill(process)
-                    where = f"importing {Path(what).name}" if kind == "import" else f"{what} ({kind})"
-                    return (
-                        table,
-                        f"{where} did not finish within {allowed:g}s and was stopped (a hang the time limit could not interrupt)",
-                    )
-            if now - started > self.settings.round_timeout:
-                self._kill(process)
-                table = activity[0] if activity else ""
-                return table, f"the validation round hit its {self.settings.round_timeout:g}s limit"
-        with self.lock:
-            done = any(isinstance(e, Done) for e in self.events)
-            activity = self.activity
-        if not done:
-            tail = _tail(self.folder / "pytest.log")
-            why = f"the round's process exited with code {process.returncode} ({tail})"
-            return (activity[0] if activity else ""), why
-        return None
-
-    @staticmethod
-    def _kill(process: subprocess.Popen[bytes]) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-    # --- verdicts -----------------------------------------------------------------------------
-
-    def _verdicts(self, blamed: tuple[str, str] | None) -> tuple[dict[str, Verdict], list[Candidate]]:
-        """Verdicts for the tables the process finished; the ones it never reached run again."""
-        with self.lock:
-            events = list(self.events)
-        by_table: dict[str, list[Event]] = {c.spec.name: [] for c in self.candidates}
-        order: list[str] = []  # tables in the order their tests started
-        for event in events:
-            table = getattr(event, "table", None)
-            if table in by_table:
-                by_table[table].append(event)
-                if isinstance(event, Started) and table not in order:
-                    order.append(table)
-            elif isinstance(event, Done):
-                self.test_seconds, self.mutation_seconds = event.test_seconds, event.mutant_seconds
-        if blamed is None:  # the plugin said Done: every table was judged
-            return {c.spec.name: self._verdict(c, by_table[c.spec.name]) for c in self.candidates}, []
-        blamed_table, why = blamed
-        if not blamed_table:
-            self.abandoned = why
-        finished = set(order[:-1])  # a later table started, so these ran to their end
-        judged: dict[str, Verdict] = {}
-        unjudged: list[Candidate] = []
-        for c in self.candidates:
-            name = c.spec.name
-            if name == blamed_table:
-                verdict = self._verdict(c, by_table[name])
-                verdict.problems.append(Problem(ProblemKind.TESTS, why))
-                verdict.passed = False
-                judged[name] = verdict
-            elif name in finished:
-                judged[name] = self._verdict(c, by_table[name])
-            else:
-                unjudged.append(c)
-        return judged, unjudged
-
-    def _verdict(self, candidate: Candidate, events: list[Event]) -> Verdict:
-        shadow = self.folder / "repo"
-        generated = {
-            str(shadow / rel) for rel in candidate.files if rel.startswith("tests/") and rel not in candidate.persons
-        }
-        problems: list[Problem] = []
-        for event in events:
-            if isinstance(event, Policy):
-                problems.append(Problem(ProblemKind.POLICY, event.message))
-            elif isinstance(event, CollectError):
-                where = Path(event.file).relative_to(shadow) if event.file.startswith(str(shadow)) else event.file
-                problems.append(Problem(ProblemKind.TESTS, f"could not import {where}: {event.message}"))
-        runs: dict[tuple[str, str], list[Result]] = {}
-        for event in events:
-            if isinstance(event, Result):
-                runs.setdefault((event.file, event.test), []).append(event)
-        failure_text = []
-        for (file, test), results in runs.items():
-            outcomes = [r.outcome for r in results]
-            message = next((r.message for r in results if r.outcome in ("failed", "timeout")), "")
-            failure_text.append(message)
-            if "timeout" in outcomes:
-                problems.append(Problem(ProblemKind.TESTS, f"{test} timed out: {message}"))
-            elif all(o == "failed" for o in outcomes):
-                problems.append(Problem(ProblemKind.TESTS, f"{test} failed: {message}"))
-            elif "failed" in outcomes:
-                problems.append(
-                    Problem(
-                        ProblemKind.TESTS,
-                        f"{test} is flaky: passed {outcomes.count('passed')} of {len(outcomes)} runs ({message})",
-                    )
+def _verdict(table: _Table) -> Verdict:
+    candidate = table.candidate
+    spec = candidate.spec
+    real = _real_runs(table)
+    problems = judge.real_problems(spec, real, table.generated, candidate.persons)
+    reports = [r.report for r in real if r.report is not None]
+    failures = [t.message for report in reports for t in report.tests if t.outcome in ("failed", "timeout")]
+    calls = [call for report in reports for call in report.calls]
+    problems += [Problem(ProblemKind.CONTRACT, m) for m in judge.contract_problems(spec, calls, failures)]
+    for run in table.runs.values():
+        if run.kind != "real" and run.report is not None:
+            problems += [Problem(ProblemKind.POLICY, clean(m)) for m in run.report.policy]
+    outcomes: list[MutantOutcome] = []
+    mutation: MutationScore | None = None
+    clean_real = bool(real) and all(r.clean for r in real) and len(real) >= 1
+    may_mutate = clean_real and (not problems or candidate.mutate_passing)
+    if candidate.mutants and may_mutate:
+        killers = judge.eligible(real)
+        for mutant in table.mutants:
+            run = table.runs.get(mutant.name)
+            if run is None:
+                outcomes.append(MutantOutcome(mutant.name, "survived", f"{mutant.advice} (the mutant did not run)"))
+                continue
+            outcome, _ = judge.judge_mutant(mutant.name, mutant.advice, run, real, killers)
+            outcomes.append(outcome)
+        if not any(r.report and r.report.calls for r in real):
+            outcomes = [
+                MutantOutcome(
+                    "never-called",
+                    "survived",
+                    "while never calling transform: each test must call transform and assert its rows",
                 )
-            elif file in generated and any(o in ("skipped", "xfailed") for o in outcomes):
-                problems.append(
-                    Problem(ProblemKind.TESTS, f"{test} is {outcomes[0]}: generated tests must run and pass, not skip")
-                )
-        if not runs and not any(p.kind is ProblemKind.TESTS for p in problems):
-            problems.append(Problem(ProblemKind.TESTS, f"no test ran for {candidate.spec.name}"))
-        seen: set[str] = set()
-        for event in events:
-            if isinstance(event, Contract) and event.message not in seen:
-                seen.add(event.message)
-                if not any(event.message in text for text in failure_text):
-                    problems.append(Problem(ProblemKind.CONTRACT, event.message))
-        coverage = None
-        if candidate.coverage:
-            coverage = Coverage()
-            for event in events:
-                if isinstance(event, Measurable):
-                    coverage.statements, coverage.branches = set(event.statements), {tuple(a) for a in event.branches}
-                elif isinstance(event, Covered):
-                    coverage.lines[event.test] = set(event.lines)
-                    coverage.arcs[event.test] = {tuple(a) for a in event.arcs}
-        mutation = None
-        mutants = [e for e in events if isinstance(e, Mutants)]
-        if mutants:
-            outcomes_: list[MutantOutcome] = mutants[-1].outcomes
-            killed = sum(1 for o in outcomes_ if o.status == "killed")
-            survived = [o for o in outcomes_ if o.status == "survived"]
-            equivalent = sum(1 for o in outcomes_ if o.status == "equivalent")
-            mutation = MutationScore(killed, killed + len(survived), equivalent)
-            problems += [Problem(ProblemKind.MUTANTS, f"your tests still pass {o.advice}") for o in survived]
-        elif candidate.mutants and not problems:
-            problems.append(Problem(ProblemKind.MUTANTS, "the mutation check did not run"))
-        killed = mutants[-1].outcomes if mutants else []
-        per_test = {test: [r.outcome for r in results] for (_, test), results in runs.items()}
-        return Verdict(not problems, _unique(problems), len(runs), mutation, killed, list(per_test), coverage, per_test)
-
-
-def _unique(problems: list[Problem]) -> list[Problem]:
-    return list(dict.fromkeys(problems))
-
-
-def _tail(log: Path) -> str:
-    try:
-        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
-    except OSError:
-        return "no output"
-    return lines[-1][:300] if lines else "no output"
+            ]
+        mutation, found = judge.mutation_problems(outcomes)
+        problems += found
+    elif candidate.mutants and not problems:
+        problems.append(Problem(ProblemKind.MUTANTS, "the mutation check did not run"))
+    per_test = judge.outcomes_by_test(real)
+    coverage = judge.coverage_of(real)
+    unique = judge.unique(problems)
+    return Verdict(
+        passed=not unique,
+        problems=unique,
+        tests_run=len(per_test),
+        mutation=mutation,
+        mutants=outcomes,
+        tests=list(per_test),
+        coverage=coverage,
+        outcomes=per_test,
+        seconds=table.seconds,
+    )

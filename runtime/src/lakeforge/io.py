@@ -60,7 +60,9 @@ def add_ingestion_metadata(df: DataFrame) -> DataFrame:
 
     source = F.col("_metadata.file_path")
     try:
-        df.select(source)
+        # `.schema` analyses now: Spark Connect (serverless, shared clusters) builds plans lazily and
+        # would only fail when the rows are read.
+        df.select(source).schema  # noqa: B018
     except AnalysisException:  # not a file source: there is no `_metadata` column to read
         source = F.lit(None).cast("string")
     # select, not withColumn: local Spark Declarative Pipelines cannot analyse withColumn over a

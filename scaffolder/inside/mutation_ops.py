@@ -1,0 +1,31 @@
+"""What an output mutant does to the DataFrame `transform` returned: lazy plan changes only.
+
+Imported by a mutant's own source (`scaffolder.mutation`), inside the worker, after the real
+code has built its result; every change is a DataFrame operation the server resolves, so the
+rows are whatever the real code computes on the test's inputs, a test sees them only when it
+collects, and building the mutant costs no round trip.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def no_rows(df: Any) -> Any:
+    return df.limit(0)
+
+
+def row_missing(df: Any) -> Any:
+    """One row fewer (exceptAll removes a single copy of the row `limit(1)` picks)."""
+    return df.exceptAll(df.limit(1))
+
+
+def row_duplicated(df: Any) -> Any:
+    return df.unionAll(df.limit(1))
+
+
+def null_column(df: Any, name: str, kind: str) -> Any:
+    """`name` all null, cast to its declared type (a column of another type fails the contract anyway)."""
+    from pyspark.sql import functions as F
+
+    return df.withColumn(name, F.lit(None).cast(kind))

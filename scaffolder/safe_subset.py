@@ -1,0 +1,517 @@
+"""The safe subset of Python model-written code is checked against, before anything runs.
+
+An allowlist, not a denylist: what a transformation and its tests may name is listed, and
+everything else is refused with a message the model can act on.
+
+- imports: `pyspark.sql` (and its submodules), a few names of `lakeforge`, and `datetime`,
+  `decimal`, `typing`, `logging`, `functools`, `itertools`, `re`, `json`, `math`, `__future__`
+  (more per repo with `[tool.scaffold] allowed_imports`); tests also `pytest`, `chispa`,
+  `lakeforge.testing` and the module under test (and its inputs' `SCHEMA`);
+- builtins: the plain data ones (`len`, `sorted`, `dict`, `ValueError`, ...), never `open`,
+  `getattr`, `eval`, `type`, `globals`, `__import__`, `breakpoint`, ...;
+- attributes: the public API of the allowed modules and of the values they return (DataFrame,
+  Column, Row, the types, `str`, `Decimal`, `datetime`, a logger, pytest's `raises` result),
+  the table's column names and the file's own functions — no `_private` or dunder attribute,
+  and none of the API's doors out (`write`, `read`, `sql`, `catalog`, temp views, `cache`,
+  `rdd`, UDFs, `reflect`, `sparkContext`, the session builder);
+- no class with a base, no dunder definitions, no `global`, no assignment to an attribute, no
+  bare `except:`, no `async`; SQL strings only as literals, never calling Java; `str.format`
+  only on literals without attribute lookups;
+- tests: no `pytest_plugins` or `pytest_*` hooks, fixtures only `spark` (and their own), no
+  `skip`/`xfail`/`usefixtures`/`unguarded`, no `request`, `pytestconfig` or `monkeypatch`.
+
+Attribute chains rooted at an imported module are resolved against the real module (a trusted
+library, imported here): `logging.os` is the `os` module, and refused like `import os`.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+import importlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from scaffolder.problems import Problem, ProblemKind
+
+STDLIB = ("datetime", "decimal", "typing", "logging", "functools", "itertools", "re", "json", "math", "__future__")
+PYSPARK = (
+    "pyspark.sql",
+    "pyspark.sql.functions",
+    "pyspark.sql.functions.builtin",
+    "pyspark.sql.types",
+    "pyspark.sql.window",
+    "pyspark.sql.column",
+    "pyspark.sql.dataframe",
+    "pyspark.sql.group",
+    "pyspark.errors",
+)
+MODULE_IMPORTS = (*PYSPARK, *STDLIB)  # exact names: `logging.handlers` is not `logging`
+TEST_IMPORTS = ("pytest",)
+TEST_PACKAGES = ("chispa",)  # and their submodules
+# lakeforge is allowed by name: what a transformation or a test needs, not the I/O helpers.
+LAKEFORGE_NAMES = {
+    "lakeforge.io": {"add_ingestion_metadata"},
+    "lakeforge.tables": {"INGESTED_AT", "SOURCE_FILE", "METADATA_COLUMNS"},
+    "lakeforge.observability": {"monte_carlo_rule"},
+}
+LAKEFORGE_TEST_NAMES = {"lakeforge.testing": {"make_df", "assert_df_equal", "assert_schema_equal"}}
+BUILTINS = {
+    "abs", "all", "any", "bool", "bytes", "chr", "dict", "divmod", "enumerate", "filter", "float", "frozenset",
+    "hash", "int", "isinstance", "iter", "len", "list", "map", "max", "min", "next", "ord", "pow", "print",
+    "range", "repr", "reversed", "round", "set", "slice", "sorted", "str", "sum", "tuple", "zip",
+    "True", "False", "None", "NotImplemented", "Ellipsis",
+    "Exception", "ArithmeticError", "AssertionError", "AttributeError", "IndexError", "KeyError", "LookupError",
+    "NotImplementedError", "OverflowError", "RuntimeError", "StopIteration", "TypeError", "ValueError",
+    "ZeroDivisionError", "UnicodeError", "Warning", "UserWarning", "DeprecationWarning",
+}  # fmt: skip
+DUNDER_NAMES = {"__name__"}  # the only dunder a file may read
+# The doors out of the allowed APIs: storage, the catalog and SQL, server-side state, Python run
+# by Spark, the JVM, other sessions. Refused wherever they appear.
+DENIED_ATTRIBUTES = {
+    "write", "writeStream", "writeTo", "mergeInto", "read", "readStream", "sql", "table", "catalog",
+    "createTempView", "createOrReplaceTempView", "createGlobalTempView", "createOrReplaceGlobalTempView",
+    "registerTempTable", "cache", "persist", "unpersist", "checkpoint", "localCheckpoint", "storageLevel",
+    "is_cached", "rdd", "foreach", "foreachPartition", "mapInPandas", "mapInArrow", "applyInPandas",
+    "applyInPandasWithState", "applyInArrow", "transformWithStateInPandas", "transformWithState", "cogroup",
+    "pandas_api", "to_pandas_on_spark", "inputFiles", "sparkContext", "conf", "udf", "udtf", "pandas_udf",
+    "dataSource", "streams", "addArtifact", "addArtifacts", "copyFromLocalToFs", "newSession", "stop",
+    "interruptAll", "interruptTag", "interruptOperation", "builder", "getActiveSession", "active", "client",
+    "registerFunction", "registerJavaFunction", "reflect", "java_method", "try_reflect", "call_udf",
+    "call_function", "format_map", "mro", "profile", "tvf", "getOrCreate", "create", "remote",
+}  # fmt: skip
+SQL_METHODS = {"expr", "selectExpr", "where", "filter"}
+SQL_DENIED = re.compile(r"\b(reflect|java_method|try_reflect|call_function|call_udf|udf)\s*\(", re.I)
+PYTEST_NAMES = {"mark", "fixture", "raises", "approx", "param", "fail", "warns"}
+PYTEST_DENIED_MARKS = {"skip", "skipif", "xfail", "usefixtures", "unguarded"}
+FIXTURES = {"spark"}
+EXCEPTION_INFO = {"value", "type", "match", "typename", "errisinstance", "group_contains"}
+
+
+@dataclass
+class Context:
+    """What a file may use: its kind, the table's module and inputs, the columns it may name."""
+
+    is_test: bool
+    package: str = ""
+    module: str = ""  # dotted name of the table's module (tests may import it)
+    inputs: list[str] = field(default_factory=list)  # dotted modules of the table's inputs (their SCHEMA)
+    columns: set[str] = field(default_factory=set)  # column names (Row attributes)
+    extra_imports: tuple[str, ...] = ()  # [tool.scaffold] allowed_imports
+
+
+@functools.cache
+def api_attributes() -> frozenset[str]:
+    """Public attributes of what allowed code handles: pyspark.sql's classes, the types, plain values."""
+    import datetime
+    import decimal
+    import logging
+
+    import pyspark.sql as sql
+    import pyspark.sql.types as types
+    from pyspark.sql import (
+        Column,
+        DataFrame,
+        DataFrameNaFunctions,
+        DataFrameStatFunctions,
+        GroupedData,
+        Row,
+        SparkSession,
+        Window,
+    )
+    from pyspark.sql.window import WindowSpec
+
+    classes: list[Any] = [
+        Column, DataFrame, DataFrameNaFunctions, DataFrameStatFunctions, GroupedData, Row, SparkSession, Window,
+        WindowSpec, str, bytes, int, float, bool, list, tuple, dict, set, frozenset, range, decimal.Decimal,
+        datetime.date, datetime.datetime, datetime.time, datetime.timedelta, datetime.timezone, re.Pattern, re.Match,
+        logging.Logger,
+    ]  # fmt: skip
+    classes += [v for v in vars(types).values() if isinstance(v, type) and v.__module__ == types.__name__]
+    classes += [v for v in vars(sql).values() if isinstance(v, type)]
+    names = {name for cls in classes for name in dir(cls) if not name.startswith("_")}
+    return frozenset((names | EXCEPTION_INFO) - DENIED_ATTRIBUTES)
+
+
+class _Checker(ast.NodeVisitor):
+    def __init__(self, path: str, context: Context) -> None:
+        self.path = path
+        self.context = context
+        self.problems: list[Problem] = []
+        self.modules: dict[str, str] = {}  # local name -> module it stands for
+        self.imported: dict[str, str] = {}  # local name -> "module.name" it was imported as
+        self.bound: set[str] = set()
+        self.own: set[str] = set()  # functions and classes the file defines
+        self.fixtures: set[str] = set()
+        self.parametrized: dict[int, set[str]] = {}  # id(function) -> its parametrize argnames
+
+    def report(self, rule: str, node: ast.AST, what: str, fix: str) -> None:
+        line = getattr(node, "lineno", "?")
+        self.problems.append(Problem(ProblemKind.POLICY, f"{rule}: {self.path} line {line}: {what}; {fix}"))
+
+    # --- imports ----------------------------------------------------------------------------------
+
+    def module_allowed(self, name: str) -> bool:
+        exact = (*MODULE_IMPORTS, *(TEST_IMPORTS if self.context.is_test else ()))
+        packages = (*self.context.extra_imports, *(TEST_PACKAGES if self.context.is_test else ()))
+        if name in exact or any(name == p or name.startswith(p + ".") for p in packages):
+            return True
+        if name in LAKEFORGE_NAMES or name == "lakeforge":
+            return True
+        if self.context.is_test and (name in LAKEFORGE_TEST_NAMES or name == self.context.module):
+            return True
+        return self.context.is_test and name in self.context.inputs
+
+    def _imports_hint(self) -> str:
+        modules = "pyspark.sql, datetime, decimal, typing, logging, functools, itertools, re, json, math"
+        lakeforge = "lakeforge.io.add_ingestion_metadata"
+        if self.context.is_test:
+            return (
+                f"tests may import {modules}, pytest, chispa, lakeforge.testing (make_df, assert_df_equal, "
+                f"assert_schema_equal) and {self.context.module or 'the module under test'}"
+            )
+        return f"a transformation may import {modules} and {lakeforge} (add more with [tool.scaffold] allowed_imports)"
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if not self.module_allowed(alias.name):
+                self.report("import-not-allowed", node, f"import {alias.name}", self._imports_hint())
+                continue
+            if alias.asname:
+                self.modules[alias.asname] = alias.name
+            else:
+                self.modules[alias.name.split(".")[0]] = alias.name.split(".")[0]
+            self.bound.add(alias.asname or alias.name.split(".")[0])
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = node.module or ""
+        if node.level:
+            self.report("import-not-allowed", node, f"a relative import (from {'.' * node.level}{module})", "import by the full name")
+            return
+        if module == "__future__":
+            return
+        for alias in node.names:
+            local = alias.asname or alias.name
+            self.bound.add(local)
+            if alias.name == "*":
+                self.report("import-not-allowed", node, f"from {module} import *", "import the names you use")
+                continue
+            qualified = f"{module}.{alias.name}"
+            if module in LAKEFORGE_NAMES or module in LAKEFORGE_TEST_NAMES:
+                names = LAKEFORGE_NAMES.get(module, set()) | (
+                    LAKEFORGE_TEST_NAMES.get(module, set()) if self.context.is_test else set()
+                )
+                if alias.name not in names:
+                    self.report("import-not-allowed", node, f"from {module} import {alias.name}", self._imports_hint())
+                continue
+            if module == "lakeforge":
+                self.report("import-not-allowed", node, f"from lakeforge import {alias.name}", self._imports_hint())
+                continue
+            if self.context.is_test and module in self.context.inputs and alias.name != "SCHEMA":
+                self.report(
+                    "import-not-allowed", node, f"from {module} import {alias.name}", "from an input's module import only SCHEMA"
+                )
+                continue
+            if not self.module_allowed(module) and not self.module_allowed(qualified):
+                self.report("import-not-allowed", node, f"from {module} import {alias.name}", self._imports_hint())
+                continue
+            if module == self.context.module or module in self.context.inputs:
+                self.imported[local] = qualified  # model code: never imported here to look at it
+                continue
+            target = _resolve(module, alias.name)
+            if isinstance(target, ModuleType):
+                if not self.module_allowed(target.__name__):
+                    self.report("import-not-allowed", node, f"from {module} import {alias.name}", self._imports_hint())
+                    continue
+                self.modules[local] = target.__name__
+            elif alias.name.startswith("_") or alias.name in DENIED_ATTRIBUTES:
+                self.report(
+                    "name-not-allowed", node, f"from {module} import {alias.name}", "use the public DataFrame API"
+                )
+            else:
+                self.imported[local] = qualified
+
+    # --- names, attributes, calls -----------------------------------------------------------------
+
+    def visit_Name(self, node: ast.Name) -> None:
+        name = node.id
+        if name.startswith("__") and name.endswith("__"):
+            if name not in DUNDER_NAMES:
+                self.report("no-dunder", node, f"the name {name}", "dunder names reach Python's internals")
+        elif isinstance(node.ctx, ast.Load) and name not in self.bound and hasattr(builtins, name) and name not in BUILTINS:
+            self.report(
+                "name-not-allowed",
+                node,
+                f"the builtin {name}",
+                "generated code may use plain data builtins (len, sorted, dict, ...), not reflection, files or eval",
+            )
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        attribute = node.attr
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.report("no-attribute-assignment", node, f"assigns .{attribute}", "build new values instead of changing objects")
+        if attribute.startswith("_"):
+            self.report("no-dunder", node, f".{attribute}", "private and dunder attributes are not part of any API")
+            return self.generic_visit(node)
+        base_module = self._module_of(node.value)
+        if base_module is not None:
+            self._module_attribute(node, base_module, attribute)
+        elif attribute in DENIED_ATTRIBUTES:
+            self.report("attribute-not-allowed", node, f".{attribute}", _denied_fix(attribute))
+        elif not self._attribute_known(node, attribute):
+            self.report(
+                "attribute-not-allowed",
+                node,
+                f".{attribute}",
+                "only the public API of pyspark.sql and of plain Python values, and the table's columns, may be used",
+            )
+        self.generic_visit(node)
+
+    def _attribute_known(self, node: ast.Attribute, attribute: str) -> bool:
+        if attribute in api_attributes() or attribute in self.context.columns or attribute in self.own:
+            return True
+        # pytest.mark.<any marker>: markers are names
+        return self._chain(node.value) == ["pytest", "mark"]
+
+    def _chain(self, node: ast.AST) -> list[str]:
+        if isinstance(node, ast.Name):
+            return [node.id]
+        if isinstance(node, ast.Attribute):
+            inner = self._chain(node.value)
+            return [*inner, node.attr] if inner else []
+        return []
+
+    def _module_of(self, node: ast.AST) -> str | None:
+        """The module an expression names (an import alias, `F`, `pyspark.sql.functions`), else None."""
+        if isinstance(node, ast.Name):
+            return self.modules.get(node.id)
+        if isinstance(node, ast.Attribute) and not node.attr.startswith("_"):
+            base = self._module_of(node.value)
+            if base is not None and isinstance(_resolve(base, node.attr), ModuleType):
+                return f"{base}.{node.attr}"
+        return None
+
+    def _module_attribute(self, node: ast.Attribute, module: str, attribute: str) -> None:
+        if module == "pytest":
+            if attribute not in PYTEST_NAMES:
+                self.report("name-not-allowed", node, f"pytest.{attribute}", f"tests may use pytest.{', pytest.'.join(sorted(PYTEST_NAMES))}")
+            return
+        if self._chain(node.value) == ["pytest", "mark"] or module == "pytest.mark":
+            return
+        if module.startswith("lakeforge"):
+            allowed = LAKEFORGE_NAMES.get(module, set()) | (LAKEFORGE_TEST_NAMES.get(module, set()) if self.context.is_test else set())
+            target = _resolve(module, attribute)
+            if isinstance(target, ModuleType) and self.module_allowed(target.__name__):
+                return
+            if attribute not in allowed:
+                self.report("name-not-allowed", node, f"{module}.{attribute}", self._imports_hint())
+            return
+        target = _resolve(module, attribute)
+        if target is _MISSING and not _is_package(module):
+            self.report("name-not-allowed", node, f"{module}.{attribute}", f"{module} has no public {attribute}")
+        elif isinstance(target, ModuleType) and not self.module_allowed(target.__name__):
+            self.report("import-not-allowed", node, f"{module}.{attribute} (the module {target.__name__})", self._imports_hint())
+        elif attribute in DENIED_ATTRIBUTES:
+            self.report("name-not-allowed", node, f"{module}.{attribute}", _denied_fix(attribute))
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in SQL_METHODS and node.args:
+            self._sql(node, name)
+        if isinstance(func, ast.Attribute) and func.attr == "format":
+            template = func.value
+            if not (isinstance(template, ast.Constant) and isinstance(template.value, str)):
+                self.report("format-not-allowed", node, ".format() on a computed string", "use an f-string")
+            elif re.search(r"\{[^{}]*[.\[][^{}]*\}", template.value):
+                self.report("format-not-allowed", node, "a format field that looks up attributes", "use an f-string")
+        self.generic_visit(node)
+
+    def _sql(self, node: ast.Call, name: str) -> None:
+        texts = [a for a in node.args if not isinstance(a, ast.Starred)]
+        for argument in texts:
+            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                if SQL_DENIED.search(argument.value):
+                    self.report("sql-not-allowed", node, f"{name}() calls Java or a UDF", "use pyspark.sql.functions")
+            elif name in ("expr", "selectExpr") and not isinstance(argument, (ast.Constant, ast.Name)):
+                self.report("sql-not-allowed", node, f"{name}() with a computed SQL string", "write the SQL as a literal, or use pyspark.sql.functions")
+            elif name in ("expr", "selectExpr") and isinstance(argument, ast.Name):
+                self.report("sql-not-allowed", node, f"{name}() with SQL from a variable", "write the SQL as a literal")
+
+    # --- definitions and statements ----------------------------------------------------------------
+
+    def _define(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        if node.name.startswith("__") and node.name.endswith("__"):
+            self.report("no-dunder", node, f"defines {node.name}", "dunder methods change how Python itself behaves")
+        if node.name.startswith("pytest_"):
+            self.report("no-pytest-hooks", node, f"defines {node.name}", "tests may not hook into pytest")
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._define(node)
+        if self.context.is_test:
+            self._fixtures(node)
+        self.generic_visit(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self.report("no-async", node, f"async def {node.name}", "write plain functions")
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._define(node)
+        if not self.context.is_test:
+            self.report("no-classes", node, f"class {node.name}", "a transformation is functions and constants")
+        elif node.bases or node.keywords:
+            self.report("no-classes", node, f"class {node.name} with a base", "test classes group tests: `class TestX:` with no base")
+        self.generic_visit(node)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.report("no-global", node, "a global statement", "return values instead of changing module state")
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        self.report("no-global", node, "a nonlocal statement", "return values instead of changing enclosing state")
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is None:
+            self.report("no-bare-except", node, "a bare except:", "catch the exception you expect (or use pytest.raises)")
+        elif isinstance(node.type, ast.Name) and node.type.id == "BaseException":
+            self.report("no-bare-except", node, "except BaseException", "catch the exception you expect")
+        self.generic_visit(node)
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            if isinstance(target, ast.Name) and target.id == "pytest_plugins":
+                self.report("no-pytest-hooks", node, "pytest_plugins", "tests may not load pytest plugins")
+            elif isinstance(target, ast.Name) and target.id.startswith("pytest_") and self.context.is_test:
+                self.report("no-pytest-hooks", node, target.id, "tests may not hook into pytest")
+            elif isinstance(target, ast.Subscript) and self._module_of(target.value) is not None:
+                self.report("no-attribute-assignment", node, "assigns into a module", "build new values instead")
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.generic_visit(node)
+
+    # --- tests: fixtures and markers -----------------------------------------------------------------
+
+    def _fixtures(self, node: ast.FunctionDef) -> None:
+        is_fixture = any(self._chain(d.func if isinstance(d, ast.Call) else d)[:2] == ["pytest", "fixture"] for d in node.decorator_list)
+        names: set[str] = set()
+        for decorator in node.decorator_list:
+            call = decorator if isinstance(decorator, ast.Call) else None
+            chain = self._chain(decorator.func if call else decorator)
+            if chain[:2] == ["pytest", "mark"] and len(chain) > 2:
+                mark = chain[2]
+                if mark in PYTEST_DENIED_MARKS:
+                    self.report("no-skip", decorator, f"@pytest.mark.{mark}", "generated tests run, always, with only the spark fixture")
+                if mark == "parametrize" and call and call.args:
+                    first = call.args[0]
+                    if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                        names |= {n.strip() for n in first.value.split(",") if n.strip()}
+                    elif isinstance(first, (ast.List, ast.Tuple)):
+                        names |= {e.value for e in first.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+                    if any(k.arg == "indirect" for k in call.keywords):
+                        self.report("no-fixtures", decorator, "parametrize(indirect=...)", "parametrize values, not fixtures")
+        if not (node.name.startswith("test") or is_fixture):
+            return
+        arguments = [a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]]
+        for argument in arguments:
+            if argument in ("self",) or argument in names or argument in FIXTURES or argument in self.fixtures:
+                continue
+            self.report(
+                "no-fixtures",
+                node,
+                f"{node.name} requests the fixture {argument}",
+                "tests get only the spark fixture (and fixtures defined in this file); build data with make_df",
+            )
+
+    def visit_Module(self, node: ast.Module) -> None:
+        for child in ast.walk(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                self.own.add(child.name)
+                self.bound.add(child.name)
+                if isinstance(child, ast.FunctionDef) and any(
+                    self._chain(d.func if isinstance(d, ast.Call) else d)[-1:] == ["fixture"] for d in child.decorator_list
+                ):
+                    self.fixtures.add(child.name)
+            elif isinstance(child, ast.Name) and isinstance(child.ctx, (ast.Store, ast.Del)):
+                self.bound.add(child.id)
+            elif isinstance(child, ast.arg):
+                self.bound.add(child.arg)
+            elif isinstance(child, ast.ExceptHandler) and child.name:
+                self.bound.add(child.name)
+            elif isinstance(child, (ast.alias,)):
+                self.bound.add((child.asname or child.name).split(".")[0])
+        for statement in node.body:  # imports first, so aliases are known wherever they are used
+            if isinstance(statement, (ast.Import, ast.ImportFrom)):
+                self.visit(statement)
+        for statement in node.body:
+            if not isinstance(statement, (ast.Import, ast.ImportFrom)):
+                self.visit(statement)
+
+
+_MISSING = object()
+
+
+TRUSTED = ("pyspark", "lakeforge", "pytest", "_pytest", "chispa", *STDLIB)
+
+
+def _resolve(module: str, attribute: str) -> Any:
+    """The real object `module.attribute` names, or _MISSING; only ever a trusted library's module.
+
+    The table's own module and its inputs are model code: they are never imported here.
+    """
+    if not (module.split(".")[0] in TRUSTED or any(module == e or module.startswith(e + ".") for e in _EXTRA)):
+        return _MISSING
+    try:
+        owner = importlib.import_module(module)
+    except Exception:  # noqa: BLE001 - an unknown module: nothing to resolve against
+        return _MISSING
+    value = getattr(owner, attribute, _MISSING)
+    if value is _MISSING:
+        try:
+            return importlib.import_module(f"{module}.{attribute}")
+        except Exception:  # noqa: BLE001
+            return _MISSING
+    return value
+
+
+def _is_package(module: str) -> bool:
+    try:
+        return hasattr(importlib.import_module(module), "__path__")
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _denied_fix(attribute: str) -> str:
+    if attribute in ("write", "writeStream", "writeTo", "read", "readStream", "sql", "table", "catalog", "saveAsTable"):
+        return "transform is pure (DataFrames in, one DataFrame out) and tests build data with make_df"
+    if attribute in ("udf", "pandas_udf", "udtf", "mapInPandas", "applyInPandas", "mapInArrow"):
+        return "use pyspark.sql.functions: Python UDFs are slow on Databricks and not allowed here"
+    return "it reaches outside the DataFrame API (storage, sessions, server state or the JVM)"
+
+
+def check(path: str, tree: ast.Module, context: Context) -> list[Problem]:
+    """Every place the file leaves the safe subset, one problem each (empty: it is inside)."""
+    checker = _Checker(path, context)
+    checker.visit(tree)
+    return list(dict.fromkeys(checker.problems))
+
+
+_EXTRA: set[str] = set()  # [tool.scaffold] allowed_imports of this process's project (trusted by its owner)
+
+
+def context_for(spec: Any, tables: Any, package: str, is_test: bool, extra_imports: Iterable[str] = ()) -> Context:
+    """The context of a table's module or tests (`spec` a TableSpec, `tables` its TablesFile)."""
+    inputs = [tables.get(name) for name in spec.inputs]
+    columns = set(spec.column_names()).union(*(set(i.column_names()) for i in inputs))
+    _EXTRA.update(extra_imports)
+    return Context(
+        is_test=is_test,
+        package=package,
+        module=spec.module_name(package),
+        inputs=[i.module_name(package) for i in inputs],
+        columns=columns,
+        extra_imports=tuple(extra_imports),
+    )
