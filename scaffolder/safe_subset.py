@@ -89,7 +89,7 @@ SQL_DENIED = re.compile(r"\b(reflect|java_method|try_reflect|call_function|call_
 PYTEST_NAMES = {"mark", "fixture", "raises", "approx", "param", "fail", "warns"}
 PYTEST_DENIED_MARKS = {"skip", "skipif", "xfail", "usefixtures", "unguarded"}
 FIXTURES = {"spark"}
-EXCEPTION_INFO = {"value", "type", "match", "typename", "errisinstance", "group_contains"}
+EXCEPTION_INFO = {"value", "type", "match", "typename", "errisinstance", "group_contains", "args"}  # pytest.raises, exceptions
 
 
 @dataclass

@@ -40,25 +40,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from lakeforge.guard import CREDENTIAL_PATHS
 from scaffolder.errors import ScaffoldError
 
-CREDENTIAL_PATHS = (
-    ".databrickscfg",
-    ".ssh",
-    ".aws",
-    ".azure",
-    ".config/gcloud",
-    ".kube",
-    ".netrc",
-    ".git-credentials",
-    ".docker",
-    ".pypirc",
-    ".npmrc",
-    ".pgpass",
-    ".gnupg",
-    ".config/gh",
-    ".config/databricks",
-)
 # What the sandboxed round may see of the parent's environment. Everything else (tokens, cloud
 # credentials, SPARK_REMOTE, SSH_AUTH_SOCK, proxies, ...) stays out.
 ENV_ALLOWED = ("LANG", "LANGUAGE", "TZ", "PYTHONIOENCODING", "PYTHONUTF8", "LAKEFORGE_JVM_CDS")

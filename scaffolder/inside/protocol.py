@@ -183,6 +183,8 @@ class Call(_Model):
 
 
 class TestResult(_Model):
+    __test__ = False  # a result, not a pytest test class
+
     test: str  # pytest's node id without the file: `test_x`, `TestX::test_y[1]`
     file: str  # repo-relative
     outcome: Literal["passed", "failed", "skipped", "xfailed", "timeout"]

@@ -1,9 +1,11 @@
-"""The detector: a PEP 578 audit hook that turns what candidate code tried into a rejection.
+"""The detector: a PEP 578 audit hook that turns what watched code tried into a named failure.
 
-The sandbox is the barrier (a write outside fails, a connection out fails); this hook is how the
-verdict knows that something was tried, including attempts the code caught and hid. An event
-counts when a frame of a candidate's own files (its module or its tests) is on the stack, and it
-is blocked here too (PermissionError), so with `--no-sandbox` Python-level attempts still fail.
+Two places run it. `scaffold`'s validation round (inside the sandbox, in every worker) watches
+the model's module and tests; a generated repo's own `pytest` (`lakeforge.testing`) watches its
+transformations and unit tests, so code that behaved in scaffold's round and acts on the user's
+next plain `pytest` (writes `~/.bashrc`, starts a process, reads `~/.databrickscfg`) is stopped
+and named there too. An event counts when a frame of a watched file is on the stack, and it is
+blocked (PermissionError) as well as reported, so attempts the code caught and hid still count.
 
 Rules, by what each event can legitimately come from:
 - processes, file writes outside the round, reads of credential files or of another process's
@@ -26,6 +28,25 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
+
+# Files and folders that hold credentials, relative to a home folder (the sandbox hides them too).
+CREDENTIAL_PATHS = (
+    ".databrickscfg",
+    ".ssh",
+    ".aws",
+    ".azure",
+    ".config/gcloud",
+    ".kube",
+    ".netrc",
+    ".git-credentials",
+    ".docker",
+    ".pypirc",
+    ".npmrc",
+    ".pgpass",
+    ".gnupg",
+    ".config/gh",
+    ".config/databricks",
+)
 
 PROCESS_EVENTS = {
     "subprocess.Popen": "started a process",
@@ -96,6 +117,8 @@ _LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}
 _LOOKUPS = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr"}
 _TWO_PATHS = {"os.rename", "os.symlink", "os.link", "shutil.copyfile", "shutil.move"}  # (source, target)
 _TRUSTED_NETWORK = (f"{os.sep}pyspark{os.sep}", f"{os.sep}py4j{os.sep}")
+# pyspark writes its own temp files (local data sent to the JVM) under the temp folder.
+_TRUSTED_WRITERS = _TRUSTED_NETWORK
 
 
 class PolicyViolation(PermissionError):
@@ -122,8 +145,12 @@ class Detector:
         credentials: Iterable[str],
         report: Callable[[str, str], None],
         root: str,
+        temp_roots: Iterable[str] = (),
+        scope: str = "the round",
     ) -> None:
+        self.scope = scope  # what "outside" means in messages: the round, or tmp_path
         self.files = dict(files)
+        self.temp_roots = tuple(os.path.join(os.path.realpath(p), "") for p in temp_roots)
         self.writable = tuple(os.path.join(os.path.realpath(p), "") for p in writable)
         self.credentials = tuple(os.path.realpath(p) for p in credentials)
         self.credential_names = tuple({os.path.basename(p) for p in self.credentials})
@@ -210,8 +237,10 @@ class Detector:
                 return table, where, f"{FILE_EVENTS[event]} from a credential file: {source}"
             written = [target] if event in ("os.symlink", "os.link", "shutil.copyfile") else paths
         for path in written:
+            if self._library_temp_file(innermost, os.path.realpath(path)):
+                continue
             if event in FILE_EVENTS and not self._may_write(path):
-                return table, where, f"{FILE_EVENTS[event]} outside the round: {path}"
+                return table, where, f"{FILE_EVENTS[event]} outside {self.scope}: {path}"
         return None
 
     def _secret(self, path: str) -> bool:
@@ -234,14 +263,20 @@ class Detector:
         other = _other_process(full)
         if not (secret or other or (writing and not self._may_write(full))):
             return None
-        candidate, _, _ = self._stack()
+        candidate, innermost, _ = self._stack()
         if candidate is None:
+            return None
+        if writing and not (secret or other) and self._library_temp_file(innermost, full):
             return None
         if secret:
             return candidate[0], self._where(candidate), f"read a credential file: {path}"
         if other:
             return candidate[0], self._where(candidate), f"read another process's environment: {path}"
-        return candidate[0], self._where(candidate), f"wrote a file outside the round: {path}"
+        return candidate[0], self._where(candidate), f"wrote a file outside {self.scope}: {path}"
+
+    def _library_temp_file(self, innermost: str, full: str) -> bool:
+        """pyspark writing its own temp file under the temp folder (not the code it runs)."""
+        return any(t in innermost for t in _TRUSTED_WRITERS) and os.path.join(full, "").startswith(self.temp_roots)
 
     def _may_write(self, path: str) -> bool:
         full = os.path.join(os.path.realpath(path), "")

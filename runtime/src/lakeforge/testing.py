@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 MARKERS = (
     "unit: fast tests of pure transformations on local Spark",
+    "unguarded: run this test without lakeforge's guard (a person's test that needs processes, sockets or "
+    "files outside tmp_path; never for generated tests)",
     "contract: config, tables.yml and bundle files agree with the code",
     "integration: tests that need a Databricks workspace (skipped without one)",
     "slow: tests that take more than a few seconds",
@@ -183,6 +185,90 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="bool",
         default=True,
     )
+    parser.addini(
+        "lakeforge_guard",
+        "run transformations and unit tests under the detector: no processes, sockets, writes outside "
+        "tmp_path or reads of credential files (default true; per test: @pytest.mark.unguarded)",
+        type="bool",
+        default=True,
+    )
+
+
+@dataclass
+class RepoGuard:
+    """The detector over a repo's own test run: what watched code tried, per test.
+
+    Watched: the pipeline's transformation modules and the tests under `tests/unit`. Code that
+    scaffold's sandboxed round proved could still check where it runs and act only on a plain
+    `pytest` later; here it meets the same detector, and the test fails naming what it tried.
+    """
+
+    detector: Any
+    events: list[str] = field(default_factory=list)
+    current: str = ""
+
+    def record(self, table: str, message: str) -> None:
+        self.events.append(f"{self.current or 'at import'}: {message}")
+
+
+_REPO_GUARD = pytest.StashKey[RepoGuard]()
+
+
+def _install_repo_guard(config: pytest.Config, root: Path, package: str) -> None:
+    from lakeforge.guard import CREDENTIAL_PATHS, Detector
+
+    watched = [*(root / "src" / package / "transformations").rglob("*.py"), *(root / "tests" / "unit").rglob("*.py")]
+    files = {str(path.resolve()): str(path.relative_to(root)) for path in watched}
+    try:
+        basetemp = str(config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
+    except Exception:  # no tmp_path plugin: nothing is writable
+        basetemp = os.path.join(tempfile.gettempdir(), "lakeforge-no-tmp-path")
+    homes = {Path(os.path.expanduser("~")), Path(os.environ.get("HOME") or "~").expanduser()}
+    credentials = [str(home / rel) for home in homes for rel in CREDENTIAL_PATHS]
+    repo_guard = RepoGuard(detector=None)
+    detector = Detector(
+        files, [basetemp], credentials, repo_guard.record, str(root), [tempfile.gettempdir()], scope="tmp_path"
+    )
+    repo_guard.detector = detector
+    detector.install()
+    config.stash[_REPO_GUARD] = repo_guard
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    repo_guard = item.config.stash.get(_REPO_GUARD, None)
+    if repo_guard is None:
+        return (yield)
+    unguarded = item.get_closest_marker("unguarded") is not None
+    repo_guard.detector.suspended = unguarded
+    repo_guard.current = item.nodeid
+    try:
+        return (yield)
+    finally:
+        repo_guard.detector.suspended = False
+        repo_guard.current = ""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    repo_guard = item.config.stash.get(_REPO_GUARD, None)
+    if repo_guard is not None and repo_guard.events and report.when in ("call", "teardown"):
+        mine = [e for e in repo_guard.events if e.startswith(item.nodeid)]
+        if mine:
+            repo_guard.events = [e for e in repo_guard.events if not e.startswith(item.nodeid)]
+            report.outcome = "failed"
+            report.longrepr = "lakeforge guard: " + "; ".join(m.split(": ", 1)[1] for m in mine) + (
+                " (a person's test that needs it: @pytest.mark.unguarded)"
+            )
+    return report
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    repo_guard = session.config.stash.get(_REPO_GUARD, None)
+    if repo_guard is not None and repo_guard.events:
+        session.shouldfail = "lakeforge guard: " + "; ".join(repo_guard.events)
+    _start_spark(session)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -190,6 +276,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", marker)
     root = Path(config.rootpath)
     package = find_package(root)
+    if package is not None and config.getini("lakeforge_guard") and not on_databricks():
+        _install_repo_guard(config, root, package)
     if not config.getini("lakeforge_contract") or package is None or not (root / TABLES_FILE).is_file():
         return
     try:
@@ -207,7 +295,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         guard.uninstall()
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
+def _start_spark(session: pytest.Session) -> None:
     """Start Spark early when some collected test will need the `spark` fixture."""
     global _starter
     if _starter is not None or on_databricks() or databricks_connect_configured():
