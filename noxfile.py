@@ -1,16 +1,18 @@
-"""Developer sessions: `nox -s tests` (the whole suite on local Spark) and `nox -s lint`."""
+"""Developer sessions: `nox -s tests` (the whole suite on local Spark), `nox -s lint`, and
+`nox -s template_oldest_copier` (the template rendered by the oldest copier copier.yml allows)."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import subprocess
 
 import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "tests", "runtime_dbr"]
+nox.options.sessions = ["lint", "tests", "runtime_dbr", "template_oldest_copier"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
@@ -65,3 +67,67 @@ def runtime_dbr(session: nox.Session) -> None:
         *session.posargs,
         env={"LAKEFORGE_JVM_CDS": "0"},  # one session start: no class-data archive to prepare
     )
+
+
+def min_copier_version() -> str:
+    """`_min_copier_version` of copier.yml (read without YAML, like databricks_runtime)."""
+    with open("copier.yml", encoding="utf-8") as handle:
+        found = re.search(r'^_min_copier_version:\s*"?([0-9][^"\s]*)"?\s*$', handle.read(), flags=re.M)
+    if not found:
+        raise RuntimeError("copier.yml has no _min_copier_version")
+    return found.group(1)
+
+
+@nox.session
+def template_oldest_copier(session: nox.Session) -> None:
+    """The template with the oldest copier it claims to support (copier.yml's `_min_copier_version`).
+
+    A copy with its tasks (vendored wheels, monitors, `git init`), a second variant, an update,
+    and `copier check-update --output-format json`, which `scaffold doctor` calls: each fails here
+    when the template or doctor needs a newer copier than the minimum says.
+    """
+    version = min_copier_version()
+    # hatchling: the vendor task builds the wheels in copier's interpreter, without isolation.
+    session.install(f"copier=={version}", "hatchling>=1.25")
+    shown = session.run("copier", "--version", silent=True) or ""
+    if version not in str(shown):
+        session.error(f"expected copier {version}, got {str(shown).strip()}")
+    work = session.create_tmp()
+    git = {
+        "GIT_AUTHOR_NAME": "Lakeforge Nox",
+        "GIT_AUTHOR_EMAIL": "nox@lakeforge.invalid",
+        "GIT_COMMITTER_NAME": "Lakeforge Nox",
+        "GIT_COMMITTER_EMAIL": "nox@lakeforge.invalid",
+    }
+    template = os.path.join(work, "template")
+    default = os.path.join(work, "oldest-default")
+    variant = os.path.join(work, "oldest-jobs-classic-gitlab-mc")
+    for folder in (template, default, variant):
+        shutil.rmtree(folder, ignore_errors=True)
+    # A committed snapshot of this checkout (edits included): `copier update` needs the commit
+    # the copy recorded, which a dirty working tree only has in copier's temporary clone.
+    listed = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], capture_output=True, check=True)
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        if os.path.isfile(name):
+            os.makedirs(os.path.join(template, os.path.dirname(name)), exist_ok=True)
+            shutil.copy2(name, os.path.join(template, name))
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "template"]):
+        session.run("git", "-C", template, *args, external=True, env=git, silent=True)
+    copy = ["copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD", "--quiet"]
+    session.run(*copy, "--data", "monte_carlo=true", template, default, env=git)
+    session.run(
+        *copy,
+        "--skip-tasks",
+        *("--data", "orchestration=jobs", "--data", "compute=classic", "--data", "ci_provider=gitlab"),
+        *("--data", "include_examples=false", "--data", "init_git=false", "--data", "project_name=oldest_jobs"),
+        template,
+        variant,
+        env=git,
+    )
+    for rel in ("vendor", "monitors/dev/montecarlo.yml", ".git", "CLAUDE.md", "databricks.yml"):
+        if not os.path.exists(os.path.join(default, rel)):
+            session.error(f"copier {version} did not write {rel} in {default}")
+    session.run("git", "-C", default, "add", "-A", external=True, env=git)
+    session.run("git", "-C", default, "commit", "-qm", "start", external=True, env=git)
+    session.run("copier", "update", "--trust", "--defaults", "--vcs-ref", "HEAD", "--quiet", default, env=git)
+    session.run("copier", "check-update", "--output-format", "json", default, env=git)

@@ -50,7 +50,8 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, metavar="", help="Print the version and exit."),
     ] = False,
 ) -> None:
     """Lakeforge scaffolder."""
@@ -109,13 +110,20 @@ def fill_command(
     max_attempts: Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")] = None,  # noqa: UP045
     jobs: Annotated[Optional[int], typer.Option(help="Model calls in parallel.")] = None,  # noqa: UP045
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Check the replies statically and show the diff; run and write nothing.")
+        bool,
+        typer.Option(
+            "--dry-run", metavar="", help="Check the replies statically and show the diff; run and write nothing."
+        ),
     ] = False,
-    force: Annotated[bool, typer.Option("--force", help="Rewrite filled or person-edited modules.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", metavar="", help="Rewrite filled or person-edited modules.")
+    ] = False,
     no_sandbox: Annotated[
         bool,
         typer.Option(
-            "--no-sandbox", help="Run model-written code WITHOUT the OS sandbox (opt-out; see `scaffold sandbox`)."
+            "--no-sandbox",
+            metavar="",
+            help="Run model-written code WITHOUT the OS sandbox (opt-out; see `scaffold sandbox`).",
         ),
     ] = False,
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
@@ -204,7 +212,7 @@ def validate_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver, gold or all")] = "all",
     table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,  # noqa: UP045
     no_sandbox: Annotated[
-        bool, typer.Option("--no-sandbox", help="Run the code WITHOUT the OS sandbox (opt-out).")
+        bool, typer.Option("--no-sandbox", metavar="", help="Run the code WITHOUT the OS sandbox (opt-out).")
     ] = False,
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
 ) -> None:
@@ -239,7 +247,7 @@ def test_command(
     provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")] = None,  # noqa: UP045
     model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
     no_sandbox: Annotated[
-        bool, typer.Option("--no-sandbox", help="Run model-written tests WITHOUT the OS sandbox (opt-out).")
+        bool, typer.Option("--no-sandbox", metavar="", help="Run model-written tests WITHOUT the OS sandbox (opt-out).")
     ] = False,
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
 ) -> None:
@@ -314,7 +322,7 @@ def profile_command(
         typer.Option("--table", "-t", help="The tables.yml entry to write (default: from the path or name)."),
     ] = None,
     yes: Annotated[
-        bool, typer.Option("--yes", "-y", help="Write the schema into tables.yml (else: show the diff).")
+        bool, typer.Option("--yes", "-y", metavar="", help="Write the schema into tables.yml (else: show the diff).")
     ] = False,
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
 ) -> None:
@@ -382,14 +390,28 @@ def profile_command(
 
 @app.command("doctor")
 def doctor_command(
+    diff: Annotated[
+        bool,
+        typer.Option(
+            "--diff",
+            metavar="",
+            help="Also print your edits to template files as a patch against the template (to propose upstream).",
+        ),
+    ] = False,
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
 ) -> None:
-    """Say what is wrong with the repo and how to fix each thing; exit 0 only when nothing is (for CI)."""
+    """Say what is wrong with the repo and how to fix each thing; exit 0 only when nothing is (for CI).
+
+    Your edits to files the template renders (config, bundle, resources, ...) are listed as
+    information: `copier update` keeps them. Doctor fails on what breaks the repo or the next
+    update: conflict markers, .rej files, stubs, tables.yml vs code, invalid config, a deleted
+    template file the repo still needs.
+    """
     from scaffolder.doctor import run_doctor
 
     try:
         project = load_project(project_dir)
-        with console.status("checking tables, modules, merge leftovers, template drift and config..."):
+        with console.status("checking tables, modules, merge leftovers, your edits to the template and config..."):
             report = run_doctor(project)
     except (ScaffoldError, LakeforgeError) as exc:
         _fail(str(exc))
@@ -402,6 +424,27 @@ def doctor_command(
             soft_wrap=True,
         )
         console.print(f"  fix: {escape(finding.fix)}", highlight=False, soft_wrap=True)
+    if report.edits:
+        console.print(
+            f"note: {len(report.edits)} file(s) the template renders differ from it: your edits, kept by copier update",
+            style="dim",
+            highlight=False,
+            soft_wrap=True,
+        )
+        width = max(len(e.path) for e in report.edits)
+        for edit in report.edits:
+            console.print(f"  {escape(edit.path.ljust(width))}  {edit.stat}", style="dim", highlight=False)
+        if diff:
+            for edit in report.edits:
+                console.out(edit.diff, end="", highlight=False)  # as is: a patch to copy
+        else:
+            console.print(
+                "  to propose one upstream: `scaffold doctor --diff` prints them as a patch against the "
+                f"template ({escape(report.template)})",
+                style="dim",
+                highlight=False,
+                soft_wrap=True,
+            )
     for note in report.notes:
         console.print(f"note: {escape(note)}", style="dim", highlight=False, soft_wrap=True)
     if not report.clean:
@@ -413,7 +456,10 @@ def doctor_command(
 @app.command("monitors")
 def monitors_command(
     check: Annotated[
-        bool, typer.Option("--check", help="Write nothing; exit 1 naming the stale file when a file is out of date.")
+        bool,
+        typer.Option(
+            "--check", metavar="", help="Write nothing; exit 1 naming the stale file when a file is out of date."
+        ),
     ] = False,
     env: Annotated[
         Optional[list[str]],  # noqa: UP045
@@ -467,9 +513,18 @@ def demo_command(
     destination: Annotated[Path, typer.Argument(help="A new folder for the demo repo.")] = Path("lakeforge-demo"),
 ) -> None:
     """Copy the template with the demo answers, fill every table, run the repo's tests (no API key needed)."""
-    from scaffolder.demo import run_demo
+    import sys
+
+    from scaffolder.demo import free_destination, is_free, run_demo
 
     try:
+        if not is_free(destination):
+            offered = free_destination(destination)
+            if sys.stdin.isatty() and sys.stdout.isatty():
+                destination = Path(typer.prompt(f"{destination} is not empty: put the demo in", default=str(offered)))
+            else:
+                console.print(f"{escape(str(destination))} is not empty: the demo goes to {escape(str(offered))}")
+                destination = offered
         with console.status("copying the template, filling tables, running tests..."):
             result = run_demo(destination)
     except (ScaffoldError, LakeforgeError) as exc:
@@ -482,7 +537,8 @@ def demo_command(
     if result.report.failed or not result.tests_passed:
         console.print(result.tests_output)
         raise typer.Exit(1)
-    console.print(f"[green]demo repo ready:[/green] {result.project} (cd there and run pytest)")
+    console.print(f"[green]demo repo ready:[/green] {escape(str(result.project))}", highlight=False, soft_wrap=True)
+    console.print(f"run its tests again: {escape(result.tests_command)}", highlight=False, soft_wrap=True)
 
 
 @app.command("serve")
@@ -502,3 +558,166 @@ def serve_command(
     from scaffolder.mcp_server import serve
 
     serve(project_dir)
+
+
+@app.command("bench")
+def bench_command(
+    tasks: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--tasks", "-t", help="Only these tasks (repeatable or comma-separated; default: all)."),
+    ] = None,
+    repeat: Annotated[int, typer.Option(min=1, max=50, help="Runs of the whole set, for variance.")] = 1,
+    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")] = None,  # noqa: UP045
+    model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
+    max_attempts: Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")] = None,  # noqa: UP045
+    jobs: Annotated[Optional[int], typer.Option(help="Model calls in parallel.")] = None,  # noqa: UP045
+    no_sandbox: Annotated[
+        bool, typer.Option("--no-sandbox", metavar="", help="Run model-written code WITHOUT the OS sandbox (opt-out).")
+    ] = False,
+    json_path: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--json", help="Write the report as JSON to this file (- for stdout) to share or compare runs."),
+    ] = None,
+    jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl", metavar="", help="With --json: append JSON lines (one per task and run, then a summary)."
+        ),
+    ] = False,
+    solutions: Annotated[
+        bool,
+        typer.Option(
+            "--solutions", metavar="", help="Calibrate the task set: judge the hidden solutions, ask no model."
+        ),
+    ] = False,
+    tasks_dir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="The task set (default: $SCAFFOLD_BENCH_TASKS, else benchmarks/fill_tasks of the checkout)."),
+    ] = None,
+    workdir: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Where the bench repos are copied (default: a temporary folder)."),
+    ] = None,
+    keep: Annotated[bool, typer.Option("--keep", metavar="", help="Keep the bench repos to inspect them.")] = False,
+    project_dir: Annotated[
+        Path, typer.Option("--project", help="A pipeline repo whose \\[tool.scaffold] settings the bench uses.")
+    ] = Path("."),
+) -> None:
+    """Measure fill quality: fill a fixed task set in fresh repos, judge what was kept with hidden references.
+
+    Per task and in total: pass@1 / pass@3 (kept and right by the hidden reference), kept-but-wrong (must be 0), mutation score, contract-probe findings, tokens, estimated cost, wall time.
+
+    Exit 1 when a kept table is wrong. Example: scaffold bench --provider openai --model gpt-4.1 --json bench.json
+    """
+    from scaffolder.bench import BenchOptions, BenchReport, TaskResult, run_bench
+
+    if jsonl and json_path is None:
+        _fail("--jsonl needs --json PATH (- for stdout): it sets the format of that file")
+        return
+    settings_from = None
+    with contextlib.suppress(ScaffoldError):
+        settings_from = load_project(project_dir).root
+    overrides = {
+        "provider": provider,
+        "model": model,
+        "max_attempts": max_attempts,
+        "jobs": jobs,
+        "sandbox": "off" if no_sandbox else None,
+    }
+    options = BenchOptions(
+        tasks_dir=tasks_dir,
+        tasks=tasks or [],
+        repeat=repeat,
+        workdir=workdir,
+        keep=keep,
+        settings_from=settings_from,
+        overrides={k: v for k, v in overrides.items() if v is not None},
+        solutions=solutions,
+    )
+    to_stdout = json_path is not None and str(json_path) == "-"
+    screen = errors if to_stdout else console
+    try:
+        with screen.status("copying a bench repo...") as status:
+
+            def progress(task: str, event: str) -> None:
+                status.update(escape(f"{task}: {event}" if task else event))
+
+            report = run_bench(options, progress=progress)
+    except (ScaffoldError, LakeforgeError) as exc:
+        _fail(str(exc))
+        return
+
+    def money(value: float | None) -> str:
+        return "?" if value is None else f"${value:.4f}"
+
+    def verdict(t: TaskResult) -> str:
+        if t.kept_but_wrong:
+            return "[red bold]KEPT BUT WRONG[/]"
+        if t.correct_at is not None:
+            return f"[green]right (pass@{t.correct_at})[/]"
+        if t.reference == "error":
+            return "[yellow]reference error[/]"
+        if t.rejected_but_right:
+            return "[yellow]rejected but right[/]"
+        return f"[dim]not kept ({t.status})[/]"
+
+    def render(report: BenchReport) -> Table:
+        table = Table(title=f"scaffold bench — {report.provider} ({report.model}), {len(report.tasks)} task(s)")
+        columns = ["task", "layer", "kept at", "verdict", "mutants", "probe", "tokens in/out", "cost", "seconds"]
+        for column in (["run"] if report.repeat > 1 else []) + columns:
+            table.add_column(column)
+        for run in report.runs:
+            for t in run.tasks:
+                mutants = f"{t.mutation.killed}/{t.mutation.required}" if t.mutation else "-"
+                row = [
+                    escape(t.task),
+                    t.layer,
+                    str(t.kept_at or "-"),
+                    verdict(t),
+                    mutants,
+                    str(t.probe_findings or "-"),
+                    f"{t.tokens_in}/{t.tokens_out}",
+                    money(t.cost_usd),
+                    f"{t.seconds:.1f}",
+                ]
+                table.add_row(*([str(run.run)] if report.repeat > 1 else []), *row)
+        return table
+
+    screen.print(render(report))
+    for run in report.runs:
+        for t in run.tasks:
+            for failure in t.reference_failures[:3]:
+                screen.print(f"[red]{escape(t.task)}[/red]: {escape(failure)}", highlight=False, soft_wrap=True)
+        if run.reference_note:
+            screen.print(f"[yellow]run {run.run}[/yellow]: {escape(run.reference_note)}", highlight=False)
+    s = report.summary
+    kept_at = ", ".join(f"{n} at attempt {k}" for k, n in s.kept_at.items()) or "none"
+    score = "-" if s.mutation_score is None else f"{s.mutation_score:.0%} ({s.mutants_killed}/{s.mutants_required})"
+    rejected = "not measured" if s.rejected_but_right is None else str(s.rejected_but_right)
+    wrong = f"[red bold]{s.kept_but_wrong}[/]" if s.kept_but_wrong else "[green]0[/]"
+    screen.print(
+        f"pass@1 {s.pass_at_1:.0%}, pass@3 {s.pass_at_3:.0%} of {s.tasks} (kept: {kept_at}); kept-but-wrong {wrong}; "
+        f"rejected {s.rejected} (right: {rejected}); mutation score {score}; probe findings {s.probe_findings}; "
+        f"tokens {s.tokens_in}/{s.tokens_out}; cost {money(s.cost_usd)}; {s.seconds:.0f} s",
+        highlight=False,
+    )
+    for name, spread in report.spread.items():
+        screen.print(
+            escape(f"{name}: mean {spread.mean} ± {spread.stdev} (min {spread.min}, max {spread.max})"), style="dim"
+        )
+    for note in report.notes:
+        screen.print(f"note: {escape(note)}", style="dim", highlight=False, soft_wrap=True)
+    if json_path is not None:
+        text = "\n".join(report.json_lines()) + "\n" if jsonl else report.model_dump_json(indent=2) + "\n"
+        if to_stdout:
+            typer.echo(text, nl=False)
+        else:
+            try:
+                with json_path.open("a" if jsonl else "w", encoding="utf-8") as handle:
+                    handle.write(text)
+            except OSError as exc:
+                _fail(f"--json {json_path}: cannot write it ({exc.strerror}); give a writable path")
+                return
+            screen.print(f"report: {escape(str(json_path))}", style="dim", highlight=False)
+    if report.kept_but_wrong:
+        raise typer.Exit(1)

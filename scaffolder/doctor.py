@@ -1,5 +1,12 @@
 """`scaffold doctor`: what is wrong with a pipeline repo, each finding with its fix.
 
+Doctor fails only on what breaks the repo or the next `copier update`; a change a team made on
+purpose is information. Copier's own conventions say which files are whose (copier.yml documents
+them, and the generated README): `_skip_if_exists` files (tables.yml, README.md, data/landing/)
+are the team's from the first copy; the seed tables in `_exclude` on update are the team's too;
+every other file is the template's, and `copier update` three-way merges a team's edits to it
+(config/*.yaml, databricks.yml's variables and targets, resources/*.yml are meant to be edited).
+
 Checks, in order:
 
 - tables and modules: tables.yml loads; every table has a module and every module under
@@ -7,35 +14,43 @@ Checks, in order:
   SCHEMA against tables.yml (read from the syntax tree, like `scaffold fill`: nothing is run);
 - merge leftovers: conflict markers in the repo's text files (git's tracked and untracked ones),
   `*.rej` / `*.orig` files that `copier update` leaves when it cannot apply a change;
-- template drift: the template rendered at the commit and with the answers `.copier-answers.yml`
-  records, compared with the repo's template-owned files (what copier treats as the team's own
-  is left out: `_skip_if_exists` and `_exclude` of copier.yml, the vendored wheels, the answers);
+- the team's edits: the template rendered at the commit and with the answers `.copier-answers.yml`
+  records, compared with the files it renders (the team-owned ones left out: `_skip_if_exists`
+  and `_exclude` of copier.yml, the vendored wheels, the answers). An edited or deleted file is
+  an `Edit` (information, with its diff stat and the patch `--diff` prints to propose upstream);
+  a deleted file that the repo still needs is a finding: a module the code imports or an entry
+  point names, a file the bundle or spark-pipeline.yml points at, a `conftest.py` pytest loads;
 - a newer template version (`copier check-update`; `git ls-remote --tags` when copier has no
   such command). Reaching the template can fail (offline, no access): that is a note, not a
   finding, and the other checks still run;
 - configuration: every `config/<env>.yaml` through `ConfigLoader.load` (without the process's
   LAKEFORGE__* variables: the files are checked, not this shell), including the isolation rule
-  (a non-prod environment naming a prod catalog).
+  (a non-prod environment naming a prod catalog); `databricks.yml`, `resources/*.yml` and
+  `spark-pipeline.yml` parse as YAML.
 
-The report is a list of pydantic `Finding`s; the CLI prints them and exits 1 when there is one.
+The report is a list of pydantic `Finding`s, the team's `Edit`s and notes; the CLI prints them
+and exits 1 when a finding is a problem.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import difflib
 import filecmp
+import fnmatch
 import json
 import os
+import posixpath
 import re
 import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field
@@ -85,6 +100,9 @@ SKIP_DIRS = {
 CONFLICT = re.compile(r"^(<{7} |>{7} |={7}[ \t]*$)")
 MAX_TEXT_BYTES = 2_000_000
 NETWORK_SECONDS = 120
+MAX_DIFF_CHARS = 20_000
+# Files that point at others by path (globs allowed), relative to their own folder.
+REFERRING_YAML = ("databricks.yml", "resources/*.yml", "resources/*.yaml", "spark-pipeline.yml")
 
 
 class FindingKind(str, Enum):
@@ -96,7 +114,7 @@ class FindingKind(str, Enum):
     SCHEMA = "schema"
     CONFLICT = "conflict"
     LEFTOVER = "leftover"  # *.rej, *.orig
-    DRIFT = "drift"
+    DELETED = "deleted"  # a template file the repo still needs (imported, referenced, loaded by pytest)
     UPDATE = "update"
     CONFIG = "config"
     ISOLATION = "isolation"
@@ -109,8 +127,28 @@ class Finding(BaseModel):
     fix: str
 
 
+class Edit(BaseModel):
+    """A team's change to a file the template renders: information, never a problem."""
+
+    path: str = Field(description="repo-relative path")
+    change: Literal["edited", "deleted"]
+    added: int = 0
+    removed: int = 0
+    diff: str = Field(default="", description="unified diff from the template's file to the repo's (capped)")
+
+    @property
+    def stat(self) -> str:
+        if self.change == "deleted":
+            return "deleted"
+        return f"edited, +{self.added} -{self.removed} lines" if self.added or self.removed else "edited, whitespace"
+
+
 class DoctorReport(BaseModel):
     findings: list[Finding] = Field(default_factory=list)
+    edits: list[Edit] = Field(
+        default_factory=list, description="the team's edits to files the template renders (information)"
+    )
+    template: str = Field(default="", description="the template the edits are compared with: '<source> at <commit>'")
     notes: list[str] = Field(default_factory=list, description="checks that could not run, and why")
 
     @property
@@ -136,6 +174,7 @@ def run_doctor(project: Project) -> DoctorReport:
         check_drift(project.root, answers, report)
         check_update(project.root, answers, report)
     check_config(project.root, report)
+    check_bundle_yaml(project.root, report)
     return report
 
 
@@ -399,6 +438,7 @@ def render_template(src: str, commit: str, answers: dict[str, Any], dest: Path) 
 
 
 def check_drift(root: Path, answers: dict[str, Any], report: DoctorReport) -> None:
+    """The team's edits to template files (information); deleted ones the repo needs (findings)."""
     src, commit = _source(root, str(answers["_src_path"])), str(answers["_commit"])
     with tempfile.TemporaryDirectory(prefix="scaffold-doctor-") as tmp:
         rendered = Path(tmp) / "template"
@@ -407,40 +447,183 @@ def check_drift(root: Path, answers: dict[str, Any], report: DoctorReport) -> No
         except Exception as exc:  # copier's and git's errors: unreachable, unknown commit, bad answers
             report.notes.append(f"template drift not checked: rendering {src} at {commit} failed ({_first_line(exc)})")
             return
+        report.template = f"{src} at {commit}"
+        deleted: list[str] = []
         for path in sorted(p for p in rendered.rglob("*") if p.is_file()):
             rel = path.relative_to(rendered).as_posix()
             if _team_owned(rel) or ".git" in Path(rel).parts:
                 continue
             mine = root / rel
             if not mine.is_file():
-                message = f"the template (at {commit}) has this file and the repo does not"
-                fix = (
-                    f"restore it from git if it was deleted by mistake (`git log --diff-filter=D -- {rel}` "
-                    "finds the commit); if it was meant, nothing: copier update only asks again when the template changes it"
-                )
+                deleted.append(rel)
+                report.edits.append(Edit(path=rel, change="deleted", diff=_diff(path, None, rel)))
             elif not filecmp.cmp(path, mine, shallow=False):
-                message = f"differs from the template at {commit}{_changed_lines(path, mine)}"
-                fix = (
-                    "undo the edit if it was not meant (`git log -p -- " + rel + "`); if it was, keep it "
-                    "(copier update merges it) and consider proposing it to the template"
-                )
-            else:
+                diff = _diff(path, mine, rel)
+                added, removed = _stat(diff)
+                report.edits.append(Edit(path=rel, change="edited", added=added, removed=removed, diff=diff))
+    if deleted:
+        needs = _needs(root)
+        for rel in deleted:
+            reason = needs(rel)
+            if reason is None:
                 continue
-            report.findings.append(Finding(kind=FindingKind.DRIFT, path=rel, message=message, fix=fix))
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.DELETED,
+                    path=rel,
+                    message=f"the template's file is gone, but {reason}",
+                    fix=(
+                        f"restore it (`git log --diff-filter=D -- {rel}` finds the commit that deleted it; "
+                        f"`git checkout <that commit>~1 -- {rel}`), or remove what still needs it"
+                    ),
+                )
+            )
 
 
-def _changed_lines(a: Path, b: Path) -> str:
-    import difflib
-
+def _diff(template: Path, mine: Path | None, rel: str) -> str:
     try:
-        left = a.read_text(encoding="utf-8").splitlines()
-        right = b.read_text(encoding="utf-8").splitlines()
+        left = template.read_text(encoding="utf-8").splitlines(keepends=True)
+        right = mine.read_text(encoding="utf-8").splitlines(keepends=True) if mine is not None else []
     except (OSError, UnicodeDecodeError):
         return ""
-    diff = list(difflib.unified_diff(left, right, n=0, lineterm=""))[2:]
-    added = sum(1 for line in diff if line.startswith("+"))
-    removed = sum(1 for line in diff if line.startswith("-"))
-    return f" (+{added} -{removed} lines)" if added or removed else " (whitespace or line endings)"
+    text = "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+        for line in difflib.unified_diff(left, right, f"a/{rel}", "/dev/null" if mine is None else f"b/{rel}")
+    )
+    return (
+        text if len(text) <= MAX_DIFF_CHARS else text[:MAX_DIFF_CHARS] + f"... (cut at {MAX_DIFF_CHARS} characters)\n"
+    )
+
+
+def _stat(diff: str) -> tuple[int, int]:
+    lines = diff.splitlines()[2:]
+    added = sum(1 for line in lines if line.startswith("+"))
+    removed = sum(1 for line in lines if line.startswith("-"))
+    return added, removed
+
+
+def _module_name(rel: str) -> str | None:
+    """`src/pkg/a/b.py` -> `pkg.a.b`; `tests/x.py` -> `tests.x`; `pkg/__init__.py` -> `pkg`."""
+    if not rel.endswith(".py"):
+        return None
+    parts = rel.removesuffix(".py").split("/")
+    if parts[0] == "src":
+        parts = parts[1:]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts) or None
+
+
+def _imported_modules(root: Path) -> dict[str, str]:
+    """Every module name a Python file of the repo imports (with its parents), and one importer."""
+    found: dict[str, str] = {}
+    for path in _repo_files(root):
+        rel = path.relative_to(root).as_posix()
+        if path.suffix != ".py" or set(Path(rel).parts) & SKIP_DIRS:
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
+        except (OSError, UnicodeDecodeError, SyntaxError, ValueError):
+            continue
+        here = (_module_name(rel) or "").split(".")
+        package = here if rel.endswith("__init__.py") else here[:-1]
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package[: len(package) - (node.level - 1)] if node.level > 1 else package
+                    base = ".".join([*anchor, *([base] if base else [])])
+                names = [base] + [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
+            for name in names:
+                parts = name.split(".")
+                for n in range(1, len(parts) + 1):
+                    found.setdefault(".".join(parts[:n]), rel)
+    return found
+
+
+def _needs(root: Path) -> Callable[[str], str | None]:
+    """Who still needs a deleted template file: None when nothing does."""
+    imported = _imported_modules(root)
+    entry_points = _entry_points(root)
+    references = _path_references(root)
+
+    def needs(rel: str) -> str | None:
+        if Path(rel).name == "conftest.py":
+            return "pytest loads it (the repo's fixtures and plugins come from it)"
+        module = _module_name(rel)
+        if module is not None:
+            if module in entry_points:
+                return f"pyproject.toml's entry point {entry_points[module]} runs it"
+            if module in imported and imported[module] != rel:
+                return f"{imported[module]} imports {module}"
+        for where, pattern in references:
+            if _matches(rel, pattern) and not any(
+                _matches(p.relative_to(root).as_posix(), pattern) for p in _glob_all(root, pattern)
+            ):
+                return f"{where} points at {pattern}"
+        return None
+
+    return needs
+
+
+def _entry_points(root: Path) -> dict[str, str]:
+    from scaffolder.project import tomllib
+
+    try:
+        pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for name, target in (pyproject.get("project", {}).get("scripts", {}) or {}).items():
+        if isinstance(target, str):
+            found[target.split(":")[0].strip()] = f"{name} = {target!r}"
+    return found
+
+
+def _path_references(root: Path) -> list[tuple[str, str]]:
+    """(file, repo-relative path or glob) for every string in the bundle and pipeline files that names a path."""
+    found = []
+    for pattern in REFERRING_YAML:
+        for path in sorted(root.glob(pattern)):
+            rel = path.relative_to(root).as_posix()
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                continue
+            folder = posixpath.dirname(rel)
+            for value in _strings(data):
+                if "/" not in value or "$" in value or "://" in value or value.startswith("/"):
+                    continue
+                target = posixpath.normpath(posixpath.join(folder, value))
+                if not target.startswith("../"):
+                    found.append((rel, target))
+    return found
+
+
+def _strings(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
+    elif isinstance(node, str):
+        yield node
+
+
+def _matches(rel: str, pattern: str) -> bool:
+    if not any(c in pattern for c in "*?["):
+        return rel == pattern
+    return fnmatch.fnmatchcase(rel, pattern) or (pattern.endswith("/**") and rel.startswith(pattern[:-2]))
+
+
+def _glob_all(root: Path, pattern: str) -> list[Path]:
+    if not any(c in pattern for c in "*?["):
+        return [root / pattern] if (root / pattern).is_file() else []
+    return [p for p in root.glob(pattern if not pattern.endswith("/**") else pattern + "/*") if p.is_file()]
 
 
 def check_update(root: Path, answers: dict[str, Any], report: DoctorReport) -> None:
@@ -584,6 +767,32 @@ def check_config(root: Path, report: DoctorReport) -> None:
                     path=origin.group(1) if origin else rel,
                     message=message.removeprefix(origin.group(0)) if origin else message,
                     fix="fix the file and key it names (ConfigLoader.load must accept it)",
+                )
+            )
+
+
+def check_bundle_yaml(root: Path, report: DoctorReport) -> None:
+    """The bundle and pipeline files must at least parse: `databricks bundle deploy` and
+    `python -m lakeforge.local_pipeline` read them."""
+    for pattern in REFERRING_YAML:
+        for path in sorted(root.glob(pattern)):
+            rel = path.relative_to(root).as_posix()
+            try:
+                yaml.safe_load(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                message = f"cannot be read: {_first_line(exc)}"
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f"line {mark.line + 1}: " if mark is not None else ""
+                message = f"is not valid YAML ({where}{getattr(exc, 'problem', None) or _first_line(exc)})"
+            else:
+                continue
+            report.findings.append(
+                Finding(
+                    kind=FindingKind.CONFIG,
+                    path=rel,
+                    message=message,
+                    fix=f"fix the YAML (`databricks bundle validate` shows the bundle's view), or restore {rel} from git",
                 )
             )
 

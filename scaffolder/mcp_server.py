@@ -412,8 +412,9 @@ def build_server(project_dir: Path) -> MCPServer:
 
     @server.tool(
         description="Say what is wrong with the repo and how to fix each thing: tables and modules (missing, "
-        "orphan, stub, syntax, SCHEMA vs tables.yml), merge leftovers, drift from the template, a newer "
-        "template version, configuration. clean is true when nothing is a problem."
+        "orphan, stub, syntax, SCHEMA vs tables.yml), merge leftovers, deleted template files the repo still "
+        "needs, a newer template version, configuration. clean is true when nothing is a problem. edits lists "
+        "the team's edits to template files (information, with their diff against the template)."
     )
     async def doctor(ctx: Context) -> dict[str, Any]:
         from scaffolder.doctor import run_doctor
@@ -426,6 +427,7 @@ def build_server(project_dir: Path) -> MCPServer:
                 "clean": report.clean,
                 "problems": len(problems),
                 "findings": [{**plain(f), "problem": f in problems} for f in report.findings],
+                "edits": [plain(e) for e in report.edits],
                 "notes": report.notes,
             }
 

@@ -140,8 +140,11 @@ class Session:
 class WorkerPlugin:
     """The run's pytest plugin: its own loop (order, time limits, first failure), no other plugins."""
 
-    def __init__(self, request: RunRequest, repo: Path, recorder: Recorder, spark: Session, coverage: Any) -> None:
+    def __init__(
+        self, request: RunRequest, repo: Path, recorder: Recorder, spark: Session, coverage: Any, progress: int
+    ) -> None:
         self.request = request
+        self.progress = progress
         self.repo = repo
         self.recorder = recorder
         self.spark_session = spark
@@ -206,6 +209,8 @@ class WorkerPlugin:
 
     def _run(self, item: pytest.Item) -> TestResult:
         test = _test_id(item)
+        with contextlib.suppress(OSError):  # the zygote's watch: which test runs, since when
+            os.write(self.progress, (test[:200].replace("\n", " ") + "\n").encode())
         self.recorder.start(test)
         self.timed_out = False
         if self.coverage is not None:
@@ -278,6 +283,7 @@ def run(
     request: RunRequest,
     files: dict[str, str],
     result_fd: int,
+    progress_fd: int,
     url: str,
     private: bool,
     data: str | None,
@@ -290,7 +296,7 @@ def run(
         place = isolate.enter(private, request.limits)
         _write_repo(place.repo, files, request, data)
         isolate.seal(place)
-        report = _run(request, place, url, writable, credentials)
+        report = _run(request, place, url, writable, credentials, progress_fd)
         payload = dump(report)
         if len(payload) > MAX_REPORT:  # say so ourselves rather than be cut off
             report.calls = []
@@ -306,7 +312,9 @@ def run(
         os._exit(code)
 
 
-def _run(request: RunRequest, place: isolate.Place, url: str, writable: list[str], credentials: list[str]) -> WorkerReport:
+def _run(
+    request: RunRequest, place: isolate.Place, url: str, writable: list[str], credentials: list[str], progress: int
+) -> WorkerReport:
     from lakeforge.guard import Detector
 
     repo = place.repo
@@ -347,7 +355,7 @@ def _run(request: RunRequest, place: isolate.Place, url: str, writable: list[str
     if report.imported and request.probe is not None:
         _probe(request, module, recorder, spark)
     elif report.imported or request.tests:
-        plugin = WorkerPlugin(request, repo, recorder, spark, coverage)
+        plugin = WorkerPlugin(request, repo, recorder, spark, coverage, progress)
         pytest.main(_pytest_args(request, repo, place.tmp), plugins=[plugin])
         report.tests, report.collect_errors = plugin.results, plugin.collect_errors
     failed = any(t.outcome in ("failed", "timeout") for t in report.tests)

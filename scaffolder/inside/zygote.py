@@ -48,6 +48,8 @@ from scaffolder.inside.protocol import (
 
 _HEADER = 4
 _STDERR_TAIL = 4096
+GRACE_SECONDS = 15.0  # past a test's own limit before its worker is stopped from outside
+SETUP_SECONDS = 120.0  # from fork to the first test: the repo written, the module imported, collection
 
 
 @dataclass
@@ -56,13 +58,19 @@ class Running:
     pid: int
     result: int  # read end of the worker's report pipe
     errors: int  # read end of its stderr
+    progress: int  # read end of its progress lines (the test it starts; for the watch only)
     started: float
+    test: str = ""  # the test running now, as the worker said
+    test_started: float = 0.0
+    progress_buffer: bytearray = field(default_factory=bytearray)
+    progress_open: bool = True
     buffer: bytearray = field(default_factory=bytearray)
     stderr: bytearray = field(default_factory=bytearray)
     oversize: bool = False
     exited: float | None = None
     status: int | None = None
     killed: bool = False
+    why: str = ""  # why the zygote stopped it
     result_open: bool = True
     errors_open: bool = True
 
@@ -125,7 +133,8 @@ class Zygote:
         while True:
             readable = [self.in_fd]
             for run in self.running.values():
-                readable += [fd for fd, is_open in ((run.result, run.result_open), (run.errors, run.errors_open)) if is_open]
+                pipes = ((run.result, run.result_open), (run.errors, run.errors_open), (run.progress, run.progress_open))
+                readable += [fd for fd, is_open in pipes if is_open]
             ready, _, _ = select.select(readable, [], [], 0.05)
             if self.in_fd in ready and not self._host():
                 return
@@ -134,6 +143,8 @@ class Zygote:
                     self._read_result(run)
                 if run.errors_open and run.errors in ready:
                     self._read_errors(run)
+                if run.progress_open and run.progress in ready:
+                    self._read_progress(run)
             self._reap()
             self._enforce_deadlines()
             self._check_server()
@@ -160,6 +171,7 @@ class Zygote:
         files = self.rounds[request.round_id].files
         result_read, result_write = os.pipe()
         errors_read, errors_write = os.pipe()
+        progress_read, progress_write = os.pipe()
         url = f"{self.url}/;session_id={_session_id()}"
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the child: only its own pipes stay open
@@ -168,12 +180,13 @@ class Zygote:
                 os.dup2(devnull, 0)
                 os.dup2(devnull, 1)
                 os.dup2(errors_write, 2)
-                _close_all_but({0, 1, 2, result_write})
+                _close_all_but({0, 1, 2, result_write, progress_write})
                 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
                 worker.run(
                     request,
                     files,
                     result_write,
+                    progress_write,
                     url,
                     self.private,
                     self.config.data,
@@ -182,11 +195,12 @@ class Zygote:
                 )
             finally:
                 os._exit(71)
-        os.close(result_write)
-        os.close(errors_write)
-        for fd in (result_read, errors_read):
+        for fd in (result_write, errors_write, progress_write):
+            os.close(fd)
+        for fd in (result_read, errors_read, progress_read):
             fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
-        self.running[pid] = Running(request, pid, result_read, errors_read, time.monotonic())
+        now = time.monotonic()
+        self.running[pid] = Running(request, pid, result_read, errors_read, progress_read, now, test_started=now)
 
     def _read_result(self, run: Running) -> None:
         try:
@@ -216,6 +230,21 @@ class Zygote:
             return
         run.stderr = (run.stderr + chunk)[-_STDERR_TAIL:]
 
+    def _read_progress(self, run: Running) -> None:
+        try:
+            chunk = os.read(run.progress, 1 << 16)
+        except BlockingIOError:
+            return
+        if not chunk:
+            run.progress_open = False
+            os.close(run.progress)
+            return
+        run.progress_buffer = (run.progress_buffer + chunk)[-1024:]
+        lines = bytes(run.progress_buffer).split(b"\n")
+        if len(lines) > 1:
+            run.test = lines[-2].decode("utf-8", "replace")[:200]
+            run.test_started = time.monotonic()
+
     def _reap(self) -> None:
         for pid, run in self.running.items():
             if run.exited is not None:
@@ -231,9 +260,9 @@ class Zygote:
             if run.exited is None:
                 continue
             # Its pipes normally end with it; something that kept them open gets a second, then goes.
-            if (run.result_open or run.errors_open) and now - run.exited < 1.0:
+            if (run.result_open or run.errors_open or run.progress_open) and now - run.exited < 1.0:
                 continue
-            for fd, is_open in ((run.result, run.result_open), (run.errors, run.errors_open)):
+            for fd, is_open in ((run.result, run.result_open), (run.errors, run.errors_open), (run.progress, run.progress_open)):
                 if is_open:
                     with contextlib.suppress(OSError):
                         os.close(fd)
@@ -243,9 +272,18 @@ class Zygote:
             self._send(self._outcome(run))
 
     def _enforce_deadlines(self) -> None:
+        """A test that outlives its limit and the grace (a hang its own timer could not stop) ends its run."""
         now = time.monotonic()
         for run in self.running.values():
-            if run.exited is None and not run.killed and now - run.started > run.request.deadline:
+            if run.exited is not None or run.killed:
+                continue
+            allowed = run.request.test_timeout + GRACE_SECONDS if run.test else SETUP_SECONDS
+            if now - run.test_started > allowed:
+                where = f"{run.test} " if run.test else "the set-up before the first test "
+                run.why = f"{where}did not finish within {allowed:g}s and was stopped (a hang the time limit could not interrupt)"
+                self._kill(run)
+            elif now - run.started > run.request.deadline:
+                run.why = f"did not finish within {run.request.deadline:g}s and was stopped"
                 self._kill(run)
 
     def _kill(self, run: Running) -> None:
@@ -262,8 +300,7 @@ class Zygote:
         if run.oversize:
             done.status, done.detail = "oversize", f"its report was larger than {MAX_REPORT // (1024 * 1024)} MiB"
         elif run.killed:
-            done.status = "timeout"
-            done.detail = f"did not finish within {run.request.deadline:g}s and was stopped"
+            done.status, done.detail = "timeout", run.why or "was stopped"
         elif os.WIFSIGNALED(status):
             number = os.WTERMSIG(status)
             if number == signal.SIGXFSZ:

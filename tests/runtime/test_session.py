@@ -54,3 +54,26 @@ def test_prod_override_is_explicit(spark: SparkSession, tmp_path: Path, monkeypa
     (tmp_path / "defaults.yaml").write_text("catalog: {name: spark_catalog, schema: shop}\n")
     (tmp_path / "prod.yaml").write_text("catalog: {name: prod_analytics}\n")
     assert SparkSessionFactory.create("prod", tmp_path) is spark
+
+
+def test_a_local_start_does_not_warn_about_a_loopback_hostname(tmp_path: Path) -> None:
+    """Spark looks the hostname up before it reads any conf; the factory pins SPARK_LOCAL_IP first,
+    so a laptop whose hostname resolves to 127.0.x.x gets no "resolves to a loopback address" WARN."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_LOCAL_IP"}
+    code = (
+        "from lakeforge.session import SparkSessionFactory as F\n"
+        "import os\n"
+        "s = F.create_local(warehouse_dir='w')\n"
+        "print(s.range(3).count(), os.environ['SPARK_LOCAL_IP'])\n"
+        "s.stop()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["3", "127.0.0.1"]
+    assert "loopback address" not in done.stderr and "SPARK_LOCAL_IP" not in done.stderr, done.stderr

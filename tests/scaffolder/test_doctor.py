@@ -1,4 +1,5 @@
-"""`scaffold doctor`: clean on a fresh copy, and each problem found (with its fix) in a broken one.
+"""`scaffold doctor`: clean on a fresh copy, each problem found (with its fix) in a broken one, and
+the team's intended edits to template files told apart from breakage (information, exit 0).
 
 Real copier copies of the tagged test template, real git, and the template rendered again at the
 recorded `_commit` for drift; the broken repo is copied from a clone of the template so that a
@@ -82,11 +83,15 @@ def test_doctor_finds_each_problem_and_says_how_to_fix_it(template_repo: Path, t
     readme.write_text(readme.read_text() + "<<<<<<< before updating\nold\n=======\nnew\n>>>>>>> after updating\n")
     (project / "databricks.yml.rej").write_text("@@ -1 +1 @@\n-a\n+b\n")
     (project / "pyproject.toml.orig").write_text("[project]\n")
-    # drift: an edited template file and a deleted one
+    # the team's edits: an edited template file and a deleted one (information), a deleted one the
+    # bundle still points at (a problem), a resource file that no longer parses (a problem)
     (project / ".pre-commit-config.yaml").write_text(
         (project / ".pre-commit-config.yaml").read_text() + "# skip hooks\n"
     )
     (project / ".mcp.json").unlink()
+    (project / "src" / "shop" / "pipeline" / "definitions.py").unlink()
+    test_job = project / "resources" / "test_job.job.yml"
+    test_job.write_text(test_job.read_text() + "  jobs: [unclosed\n")
     # configuration: an unknown key, and lab pointing at prod's catalog
     (project / "config" / "dev.yaml").write_text(
         (project / "config" / "dev.yaml").read_text() + "tabel_format: delta\n"
@@ -110,10 +115,8 @@ def test_doctor_finds_each_problem_and_says_how_to_fix_it(template_repo: Path, t
         (FindingKind.CONFLICT, "README.md"),
         (FindingKind.LEFTOVER, "databricks.yml.rej"),
         (FindingKind.LEFTOVER, "pyproject.toml.orig"),
-        (FindingKind.DRIFT, ".pre-commit-config.yaml"),
-        (FindingKind.DRIFT, ".mcp.json"),
-        (FindingKind.DRIFT, "config/dev.yaml"),
-        (FindingKind.DRIFT, "config/lab.yaml"),
+        (FindingKind.DELETED, "src/shop/pipeline/definitions.py"),
+        (FindingKind.CONFIG, "resources/test_job.job.yml"),
         (FindingKind.UPDATE, ".copier-answers.yml"),
         (FindingKind.CONFIG, "config/dev.yaml"),
         (FindingKind.ISOLATION, "config/lab.yaml"),
@@ -134,8 +137,21 @@ def test_doctor_finds_each_problem_and_says_how_to_fix_it(template_repo: Path, t
     )
     assert "tabel_format: unknown setting" in by[FindingKind.CONFIG, "config/dev.yaml"].message
     assert "names the prod catalog 'prod_analytics'" in by[FindingKind.ISOLATION, "config/lab.yaml"].message
-    assert by[FindingKind.DRIFT, ".pre-commit-config.yaml"].message == "differs from the template at v1 (+1 -0 lines)"
+    assert by[FindingKind.DELETED, "src/shop/pipeline/definitions.py"].message == (
+        "the template's file is gone, but resources/shop.pipeline.yml points at src/shop/pipeline/**"
+    )
+    assert "is not valid YAML (line " in by[FindingKind.CONFIG, "resources/test_job.job.yml"].message
     assert all(f.fix and f.message for f in report.findings)
+    edits = {e.path: e.stat for e in report.edits}
+    assert edits == {
+        ".mcp.json": "deleted",
+        ".pre-commit-config.yaml": "edited, +1 -0 lines",
+        "config/dev.yaml": "edited, +1 -0 lines",
+        "config/lab.yaml": "edited, +1 -1 lines",
+        "resources/test_job.job.yml": "edited, +1 -0 lines",
+        "src/shop/pipeline/definitions.py": "deleted",
+    }
+    assert report.template == f"{template} at v1"
 
     result = scaffold(project, "doctor")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -143,6 +159,46 @@ def test_doctor_finds_each_problem_and_says_how_to_fix_it(template_repo: Path, t
         assert f"{finding.kind.value} {finding.path}: {finding.message}" in result.stdout
         assert f"  fix: {finding.fix}" in result.stdout
     assert f"{len(expected) - 1} problem(s)" in result.stdout  # the newer template version is advice
+
+
+def test_intended_edits_are_notes_and_merge_leftovers_fail(template_repo: Path, tmp_path: Path) -> None:
+    """Editing config, the bundle and resources on purpose (what `scaffold monitors` asks for, what each
+    team does) keeps doctor at exit 0 with a note, committed or not; a conflict marker or a .rej fails."""
+    project = copy_project(template_repo, tmp_path / "shop", project_name="shop", vcs_ref="HEAD")
+    commit_all(project, "start")
+    defaults = project / "config" / "defaults.yaml"
+    defaults.write_text(defaults.read_text() + "monte_carlo:\n  namespace: shop\n")
+    dev = project / "config" / "dev.yaml"
+    dev.write_text(dev.read_text().replace("table_format: delta", "table_format: delta\nlanding_root: /Volumes/x/y/z"))
+    bundle = project / "databricks.yml"
+    bundle.write_text(bundle.read_text().replace("default: bi_analysts", "default: bi_readers"))
+    for committed in (False, True):
+        if committed:
+            commit_all(project, "our settings")
+        result = scaffold(project, "doctor")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "note: 3 file(s) the template renders differ from it: your edits, kept by copier update" in (
+            result.stdout
+        )
+        assert re.search(r"config/defaults\.yaml +edited, \+2 -0 lines", result.stdout), result.stdout
+        assert re.search(r"databricks\.yml +edited, \+1 -1 lines", result.stdout), result.stdout
+        assert "scaffold doctor --diff" in result.stdout and "no problems found" in result.stdout
+    patch = scaffold(project, "doctor", "--diff")
+    assert patch.returncode == 0, patch.stdout + patch.stderr
+    assert "--- a/config/defaults.yaml\n+++ b/config/defaults.yaml\n" in patch.stdout
+    assert "+monte_carlo:\n+  namespace: shop\n" in patch.stdout
+
+    # What breaks the next `copier update` (or the repo) fails: a conflict marker, then a .rej
+    dev.write_text(dev.read_text() + "<<<<<<< before updating\ncatalog: {name: dev_a}\n=======\n>>>>>>> after\n")
+    result = scaffold(project, "doctor")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "conflict config/dev.yaml: conflict markers on line(s)" in result.stdout
+    git(project, "checkout", "--", "config/dev.yaml")
+    (project / "config" / "dev.yaml.rej").write_text("@@ -1 +1 @@\n-a\n+b\n")
+    result = scaffold(project, "doctor")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "leftover config/dev.yaml.rej: a change copier update could not apply to config/dev.yaml" in result.stdout
+    assert "1 problem(s)" in result.stdout
 
 
 def _marker_lines(path: Path) -> str:

@@ -41,7 +41,6 @@ def tables() -> list[dict[str, Any]]:
         bronze_table("wrong_value"),
         bronze_table("runtime_error"),
         bronze_table("schema_drift"),
-        bronze_table("flaky"),
         bronze_table("endless"),
         bronze_table("hung"),
         bronze_table("hopeless"),
@@ -194,16 +193,6 @@ def replies(project: Path) -> dict[str, list[Callable[[str], str]]]:
             ),
             good,
         ],
-        "flaky": [
-            lambda t: with_tests(
-                t,
-                good(t),
-                RAW + "RUNS = []\n\n\n@pytest.mark.repeat(1)\n@pytest.mark.timeout(0)\ndef test_flaky(spark):\n"
-                "    RUNS.append(1)\n    result = transform(make_df(spark, [(1, 'a')], RAW))\n"
-                "    assert [(r['id'], r['name']) for r in result.collect()] == [(1, 'a')] and len(RUNS) == 1\n",
-            ),
-            good,
-        ],
         "endless": [
             lambda t: with_tests(
                 t,
@@ -350,7 +339,6 @@ def test_one_fill_keeps_only_proven_tables(bare_project: Path) -> None:
         "wrong_value": 2,
         "runtime_error": 2,
         "schema_drift": 2,
-        "flaky": 2,
         "endless": 2,
         "hung": 2,
         "schema_only": 2,
@@ -377,19 +365,20 @@ def test_one_fill_keeps_only_proven_tables(bare_project: Path) -> None:
     assert "contract: SCHEMA column 0 is ('id', 'bigint', False), tables.yml says ('id', 'int', False)" in repair(
         "schema_drift"
     )
-    assert "tests: test_flaky is flaky: passed 1 of 2 runs" in repair("flaky")
     assert "tests: test_forever timed out" in repair("endless")
-    assert "test_hangs (call) did not finish within 25s and was stopped" in repair("hung")
+    # A hang its own timer could not stop needs `signal`, outside the safe subset now; the zygote's
+    # outside watch is proven in test_round.py with code the static checks never saw.
+    assert "policy: import-not-allowed" in repair("hung") and "import signal" in repair("hung")
     assert "mutants: your tests still pass when every `amount` is null: assert the values of amount" in repair(
         "schema_only"
     )
     assert (
-        "contract: loose_type: transform returns amount as double; SCHEMA and tables.yml say decimal(10,2)"
+        "contract: transform returns amount as double; SCHEMA and tables.yml say decimal(10,2)"
         in repair("loose_type")
     )
     assert "TestMixed::test_wrong failed" in repair("class_mixed")
     assert "test_plain" not in repair("class_mixed")
-    assert "replaced lakeforge.testing.assert_df_equal" in repair("patcher")
+    assert "policy: no-attribute-assignment" in repair("patcher") and ".assert_df_equal" in repair("patcher")
     assert "test_rows failed: AssertionError" in repair("victim"), "one table's patch must not pass another's tests"
 
     # What was written: the proven code, nothing else.

@@ -5,10 +5,14 @@ schemas that already exist (it refuses `CREATE SCHEMA` inside a pipeline). This 
 the spec's storage next to the spec, creates the layer schemas in a local Hive metastore, then
 runs `spark-pipelines` against that same metastore, so wiring mistakes show up before deploying.
 
-It reads like a tool, not a log: each flow's state, row count and time, where the tables live,
-and one line naming the flow and the error when something fails. Spark's own output (warnings,
-progress bars, the stack traces of its shutdown) goes to `.spark-pipelines/run.log`, named at
-the end.
+It reads like a tool, not a log: each flow's state, row count and time, each expectation's count
+(what the event log shows on Databricks: rows dropped, kept with a warning, or the failure), where
+the tables live, and one line naming the flow and the error when something fails. Spark's own
+output (warnings, progress bars, the stack traces of its shutdown) goes to
+`.spark-pipelines/run.log`, named at the end.
+
+Before any JVM starts it checks that every table has a filled module: a stub is reported in a
+second, not after the pipeline has started.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ import yaml
 
 from lakeforge.catalog import CatalogHelper
 from lakeforge.config import ConfigLoader
+from lakeforge.contract import ExpectationResult, expectations
 from lakeforge.errors import LakeforgeError
 from lakeforge.identifiers import LAYERS
-from lakeforge.pipelines import CONFIG_DIR_CONF, ENV_CONF
+from lakeforge.pipelines import CONFIG_DIR_CONF, ENV_CONF, EXPECTATIONS_SUFFIX
+from lakeforge.runner import local_catalog_conf, unfilled_tables
+from lakeforge.tables import TABLES_FILE, TablesFile, load_tables
 
 RESOLVED_SPEC = ".spark-pipeline.resolved.yml"
 
@@ -50,13 +57,25 @@ def resolve_spec(spec_path: Path) -> tuple[Path, dict]:
 
 
 def hive_conf(root: Path) -> dict[str, str]:
-    return {
-        "spark.sql.catalogImplementation": "hive",
-        "spark.sql.warehouse.dir": str((root / "spark-warehouse").resolve()),
-        "spark.hadoop.javax.jdo.option.ConnectionURL": (
-            f"jdbc:derby:;databaseName={(root / 'metastore_db').resolve()};create=true"
-        ),
-    }
+    """The local metastore and warehouse in the repo (the same the jobs runner uses locally)."""
+    return local_catalog_conf(root)
+
+
+def _config_dir(root: Path, spec: dict) -> tuple[str, Path]:
+    configuration = spec.get("configuration") or {}
+    env = str(configuration.get(ENV_CONF, "local"))
+    return env, Path(configuration.get(CONFIG_DIR_CONF, root / "config"))
+
+
+def check_modules(root: Path, tables: TablesFile) -> None:
+    """Fail in a second, before any JVM starts, when a table's module is missing or still a stub."""
+    packages = sorted(p.parent for p in (root / "src").glob("*/transformations") if p.is_dir())
+    if not packages:
+        return  # not a Lakeforge layout: the pipeline itself says what is missing
+    problems = unfilled_tables(packages[0], packages[0].name, tables.tables)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise LakeforgeError(problems[0] + more)
 
 
 def create_schemas(root: Path, env: str, config_dir: Path) -> list[str]:
@@ -76,7 +95,10 @@ def create_schemas(root: Path, env: str, config_dir: Path) -> list[str]:
 
 
 LOG_FILE = ".spark-pipelines/run.log"
-_FLOW = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): Flow (\S+) (?:is|has) ([A-Z_]+)\.")
+# A flow that fails on a laptop fails again: no retries (an expectation that fails reports at once).
+LOCAL_RUN_CONF = {"spark.sql.pipelines.maxFlowRetryAttempts": "1"}
+# A failed flow's name is quoted (`Flow 'spark_catalog.s.t' has FAILED.`), the others are not.
+_FLOW = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): Flow '?([^\s']+)'? (?:is|has) ([A-Z_]+)\.")
 _UNRESOLVED = re.compile(
     r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): Failed to resolve flow( due to upstream failure)?: '([^']+)'"
 )
@@ -141,11 +163,14 @@ class RunReport:
 def run(command: str, spec_path: Path, extra: Sequence[str] = (), out: Callable[[str], None] = print) -> int:
     resolved, spec = resolve_spec(spec_path)
     root = spec_path.parent.resolve()
+    _, config_dir = _config_dir(root, spec)
+    tables = load_tables(config_dir.parent / TABLES_FILE)
+    check_modules(root, tables)
     log = root / LOG_FILE
     log.parent.mkdir(parents=True, exist_ok=True)
     cli = _spark_pipelines_cli()
     args = [str(cli), command, "--spec", str(resolved)]
-    for key, value in hive_conf(root).items():
+    for key, value in {**hive_conf(root), **LOCAL_RUN_CONF}.items():
         args += ["--conf", f"{key}={value}"]
     bin_dir = Path(sys.executable).parent
     env_vars = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
@@ -171,7 +196,7 @@ def run(command: str, spec_path: Path, extra: Sequence[str] = (), out: Callable[
         assert process.stdout is not None
         for line in process.stdout:
             handle.write(line)
-            if (flow := report.read(line)) is not None:
+            if (flow := report.read(line)) is not None and not _is_counts(flow.name):
                 out(_flow_line(flow, None))
         code = process.wait()
     seconds = time.perf_counter() - started
@@ -179,7 +204,11 @@ def run(command: str, spec_path: Path, extra: Sequence[str] = (), out: Callable[
         out("")
         counts = _row_counts(root, report.flows)
         for flow in sorted(report.flows.values(), key=_layer_order):
+            if _is_counts(flow.name):
+                continue
             out(_flow_line(flow, counts.get(flow.name)))
+            for line in expectation_lines(root, tables, flow.name):
+                out(f"    {line}")
     state = report.state or ("COMPLETED" if code == 0 else "FAILED")
     if code != 0 or report.failed:
         failed = report.failed[0] if report.failed else None
@@ -227,6 +256,41 @@ def _row_counts(root: Path, flows: dict[str, Flow]) -> dict[str, int]:
     return counts
 
 
+def _is_counts(name: str) -> bool:
+    return name.endswith(EXPECTATIONS_SUFFIX)
+
+
+def expectation_lines(root: Path, tables: TablesFile, flow: str) -> list[str]:
+    """What the flow's table's expectations did in this run, from its `<table>__expectations` view:
+    one line per expectation that rows broke, then one line naming those that passed."""
+    table = flow.split(".")[-1]
+    spec = next((t for t in tables.tables if t.name == table), None)
+    if spec is None or not expectations(spec):
+        return []
+    counts = _read_counts(root, f"{flow}{EXPECTATIONS_SUFFIX}")
+    if counts is None:
+        return []
+    results = [ExpectationResult(e, int(counts.get(e.name) or 0)) for e in expectations(spec)]
+    lines = [f"expectation {r.describe()}" for r in results if r.violations]
+    passed = [r.expectation.name for r in results if not r.violations]
+    if passed:
+        lines.append(f"expectations passed: {', '.join(passed)}")
+    return lines
+
+
+def _read_counts(root: Path, name: str) -> dict[str, int] | None:
+    """The one row of a counts view in the local warehouse (parquet, read without a JVM)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    parts = name.split(".")
+    folder = Path(hive_conf(root)["spark.sql.warehouse.dir"]) / f"{parts[-2]}.db" / parts[-1]
+    files = sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
+    rows = [row for f in files for row in pq.read_table(f).to_pylist()]
+    return rows[0] if rows else None
+
+
 def _last_error(log: Path) -> str:
     lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
     errors = [line for line in lines if line.startswith("Error:") or "Error: " in line or "Exception: " in line]
@@ -255,9 +319,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             spec_path = Path(args.spec)
             _, spec = resolve_spec(spec_path)
             root = spec_path.parent.resolve()
-            configuration = spec.get("configuration") or {}
-            env = str(configuration.get(ENV_CONF, "local"))
-            create_schemas(root, env, Path(configuration.get(CONFIG_DIR_CONF, root / "config")))
+            env, config_dir = _config_dir(root, spec)
+            create_schemas(root, env, config_dir)
             raise SystemExit(0)
         code = run(args.command, Path(args.spec), extra)
     except LakeforgeError as exc:

@@ -3,25 +3,35 @@
 The same steps serve a Databricks wheel task (`run_layer`), a declarative pipeline
 (`lakeforge.pipelines`) and local smoke runs: resolve the inputs, call `transform`, check the
 result against the contract, write. Only the read and the write differ per environment.
+
+Before a wheel task writes, it applies the table's expectations the way Lakeflow does
+(`lakeforge.contract.enforce`: fail, drop with a count, or warn, by `on_violation`); on
+Databricks it then shows the contract in Unity Catalog (table and column comments, NOT NULL).
+Locally the tables live in a Hive metastore in the working folder (`metastore_db/`,
+`spark-warehouse/`), so a second run, or one layer at a time, finds the tables of the first and
+overwrites, appends or merges into them as declared, as it would on Databricks.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import importlib.util
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 from lakeforge.catalog import CatalogHelper
 from lakeforge.config import ConfigLoader, EnvironmentConfig, is_absolute_location
-from lakeforge.contract import schema_problems
+from lakeforge.contract import contract_ddl, enforce, schema_problems
 from lakeforge.errors import LakeforgeError
 from lakeforge.io import read_source, write_table
 from lakeforge.observability import timed
+from lakeforge.session import on_databricks
 from lakeforge.tables import TABLES_FILE, TablesFile, TableSpec, load_tables
 
 if TYPE_CHECKING:
@@ -96,16 +106,90 @@ def build_table(
 def run_layer(
     spark: SparkSession, config: EnvironmentConfig, tables: TablesFile, package: str, layer: str
 ) -> list[str]:
-    """Build and write every table of `layer` in file order; returns the tables written."""
+    """Build, check and write every table of `layer` in file order; returns the tables written.
+
+    Each table's expectations run before its write (`lakeforge.contract.enforce`): a `fail`
+    expectation with violations raises ExpectationFailed and nothing of that table is written;
+    `drop` and `warn` counts are logged, one line per expectation.
+    """
     helper = CatalogHelper(config)
     written = []
     for spec in tables.layer(layer):
         name = helper.table_name(spec.layer, spec.name)
         with timed("write_table", table=name, mode=spec.write):
             df = build_table(spark, config, tables, spec, package)
+            df, results = enforce(df, spec)
+            for result in results:
+                level = logging.WARNING if result.violations else logging.INFO
+                log.log(level, "expectation %s on %s", result.describe(), name)
             write_table(df, name, mode=spec.write, keys=spec.keys or None, table_format=config.table_format)
+            if on_databricks():
+                for statement in contract_ddl(spec, name):
+                    spark.sql(statement)
         written.append(name)
     return written
+
+
+def is_stub_source(source: str) -> bool:
+    """True when the module's `transform` raises NotImplementedError: a stub `scaffold fill` has not filled."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return False
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == "transform":
+            for statement in node.body:
+                if isinstance(statement, ast.Raise) and statement.exc is not None:
+                    target = statement.exc.func if isinstance(statement.exc, ast.Call) else statement.exc
+                    if isinstance(target, ast.Name) and target.id == "NotImplementedError":
+                        return True
+    return False
+
+
+def unfilled_tables(package_dir: Path, package: str, specs: Iterable[TableSpec]) -> list[str]:
+    """One line per table whose module is missing or still a stub, read from the files (nothing is
+    imported, no Spark starts): what a run would otherwise find after starting Spark."""
+    problems = []
+    for spec in specs:
+        path = package_dir / "transformations" / spec.layer / f"{spec.name}.py"
+        rel = spec.module_path(package)
+        if not path.is_file():
+            problems.append(f"table {spec.name!r}: no module {rel}; create it with `scaffold fill {spec.layer}`")
+        elif is_stub_source(path.read_text(encoding="utf-8")):
+            problems.append(
+                f"table {spec.name!r}: {rel} is still a stub; write its transform with "
+                f"`scaffold fill {spec.layer} --table {spec.name}` (or by hand)"
+            )
+    return problems
+
+
+def check_filled(package: str, specs: Iterable[TableSpec]) -> None:
+    """Raise LakeforgeError naming the unfilled tables of `specs` (the package is found, not imported)."""
+    found = importlib.util.find_spec(package)
+    locations = list(found.submodule_search_locations or []) if found else []
+    if not locations:
+        return  # not importable here: load_transform says so, naming the module
+    problems = unfilled_tables(Path(locations[0]), package, specs)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise LakeforgeError(problems[0] + more)
+
+
+def local_catalog_conf(folder: Path) -> dict[str, str]:
+    """A persistent local catalog in `folder`: a Hive metastore (embedded Derby) and its warehouse.
+
+    Tables written by one run are found by the next (and by `spark-pipelines`, which uses the
+    same layout), so overwrite, append and merge mean what they mean on Databricks. A warehouse
+    folder left without its metastore (a deleted `metastore_db/`) is overwritten, not an error.
+    """
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": str((folder / "spark-warehouse").resolve()),
+        "spark.hadoop.javax.jdo.option.ConnectionURL": (
+            f"jdbc:derby:;databaseName={(folder / 'metastore_db').resolve()};create=true"
+        ),
+        "spark.sql.legacy.allowNonEmptyLocationInCTAS": "true",
+    }
 
 
 def _key_value(item: str) -> tuple[str, str]:
@@ -153,8 +237,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config, config_dir = load_config(args)
     tables = load_tables(args.tables or config_dir.parent / TABLES_FILE)
-    spark = SparkSessionFactory.from_config(config)
     layers = ["bronze", "silver", "gold"] if args.layer == "all" else [args.layer]
+    check_filled(args.package, [t for t in tables.tables if t.layer in layers])  # before Spark starts
+    if not on_databricks():
+        conf = {**config.spark.config, **local_catalog_conf(Path.cwd())}
+        config = config.model_copy(update={"spark": config.spark.model_copy(update={"config": conf})})
+    spark = SparkSessionFactory.from_config(config)
     for layer in layers:
         for name in run_layer(spark, config, tables, args.package, layer):
             log.info("wrote %s", name)

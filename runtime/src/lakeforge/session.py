@@ -112,6 +112,7 @@ class SparkSessionFactory:
                 "pyspark is not installed: install the runtime with `pip install 'lakeforge[spark]'`"
             ) from None
         settings = {**LOCAL_DEFAULTS, **{k: str(v) for k, v in (conf or {}).items()}}
+        _pin_local_ip(settings)
         if warehouse_dir is not None:
             settings["spark.sql.warehouse.dir"] = str(Path(warehouse_dir).resolve())
         user_java = settings.get("spark.driver.extraJavaOptions", "")
@@ -124,6 +125,19 @@ class SparkSessionFactory:
         if writing_archive():
             _warm_up(session)
         return session
+
+
+def _pin_local_ip(settings: Mapping[str, str]) -> None:
+    """Tell the JVM which address is local before it starts (SPARK_LOCAL_IP, read at its start).
+
+    Without it, Spark looks the hostname up before it reads any conf; where the hostname resolves
+    to a loopback address (most laptops and CI runners) it logs "Your hostname ... resolves to a
+    loopback address ... Set SPARK_LOCAL_IP" on every start, although the session binds to the
+    loopback anyway. The variable is only set when the environment has none (an explicit choice
+    wins), to the driver's host (127.0.0.1 unless `conf` says otherwise); child JVMs inherit it.
+    """
+    if not os.environ.get("SPARK_LOCAL_IP"):
+        os.environ["SPARK_LOCAL_IP"] = settings.get("spark.driver.host") or "127.0.0.1"
 
 
 def _warm_up(spark: SparkSession) -> None:

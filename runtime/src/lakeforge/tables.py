@@ -3,6 +3,22 @@
 The pydantic models here are the single source of truth for the file: the pipeline runner, the
 declarative pipeline definitions, the generated contract tests and `scaffold fill` all read it
 through `load_tables`, so a mistake is reported once, naming the table and the field.
+
+What a table promises about its rows:
+
+- NOT NULL columns: `nullable: false` on the column (`scaffold add -c id:int!`) or listed in
+  `not_null` (both mean the same);
+- `keys`: the columns that identify one row (one row per key value);
+- `checks`: named row checks, each a Spark SQL boolean expression over the table's columns
+  (`{amount_positive: "amount >= 0"}`); a row passes a check only when the expression is true
+  (false and NULL are violations: write `amount IS NULL OR amount >= 0` to allow nulls).
+
+`transform` returns rows that keep these promises; `on_violation` says what production does with
+a row that does not (the same on Databricks, in a wheel task and locally, see
+`lakeforge.contract.expectations`): `fail` (the default) stops the update, `drop` removes the row
+and counts it, `warn` keeps the row and counts it. It applies to NOT NULL columns and named
+checks; a repeated key fails the update under `fail` and `drop` (dropping cannot choose which
+row of a key to keep: that is `dedupe`'s job) and is only counted under `warn`.
 """
 
 from __future__ import annotations
@@ -26,6 +42,13 @@ SOURCE_FILE = "_source_file"
 METADATA_COLUMNS = (INGESTED_AT, SOURCE_FILE)
 SOURCE_FORMATS = ("csv", "json", "parquet", "avro", "orc", "text", "xml", "delta")
 AGGREGATES = ("sum", "count", "avg", "min", "max", "count_distinct")
+ON_VIOLATION = ("fail", "drop", "warn")
+OnViolation = Literal["fail", "drop", "warn"]
+NOT_NULL_SUFFIX = "_not_null"  # the expectation of a NOT NULL column: `<column>_not_null`
+UNIQUE_KEYS = "unique_keys"  # the expectation of `keys`
+# A check runs as SQL on Databricks, in wheel tasks and on laptops: no Java, no UDFs, one expression.
+CHECK_DENIED = re.compile(r"\b(reflect|java_method|try_reflect|call_function|call_udf|udf)\s*\(", re.I)
+TIME_TYPES = ("timestamp", "timestamp_ntz", "date")
 
 SIMPLE_TYPES = {
     "string": "StringType",
@@ -62,6 +85,25 @@ def check_type(type_string: str) -> str:
     raise ValueError(
         f"type {type_string!r} is not supported: use one of {', '.join(sorted(SIMPLE_TYPES))}, decimal(p,s), array<type>"
     )
+
+
+def check_expression(name: str, expression: object) -> str:
+    """A named check's SQL, stripped, or ValueError naming the check and the fix."""
+    try:
+        check_identifier(name, "check name")
+    except IdentifierError as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(expression, str) or not expression.strip():
+        raise ValueError(f'check {name!r} is empty: give a Spark SQL boolean expression, e.g. "amount >= 0"')
+    text = expression.strip()
+    if CHECK_DENIED.search(text):
+        raise ValueError(f"check {name!r} calls Java or a UDF ({text!r}): use Spark SQL's built-in functions only")
+    if ";" in text or re.search(r"\bselect\b", text, re.I):
+        raise ValueError(
+            f"check {name!r} must be one boolean expression over the table's columns, not a statement or "
+            f"a subquery ({text!r})"
+        )
+    return text
 
 
 def spark_type(type_string: str) -> DataType:
@@ -138,6 +180,8 @@ class TableSpec(Strict):
     join_on: list[str] = Field(default_factory=list)
     group_by: list[str] = Field(default_factory=list)
     measures: list[Measure] = Field(default_factory=list)
+    checks: dict[str, str] = Field(default_factory=dict)
+    on_violation: OnViolation = "fail"
     write: Literal["overwrite", "append", "merge"] = "overwrite"
     monitors: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -145,6 +189,11 @@ class TableSpec(Strict):
     @classmethod
     def _name(cls, value: str) -> str:
         return check_identifier(value, "table name")
+
+    @field_validator("checks")
+    @classmethod
+    def _checks(cls, value: dict[str, str]) -> dict[str, str]:
+        return {name: check_expression(name, expression) for name, expression in value.items()}
 
     @model_validator(mode="after")
     def _consistent(self) -> TableSpec:
@@ -165,6 +214,15 @@ class TableSpec(Strict):
             unknown = [c for c in getattr(self, field) if c not in columns]
             if unknown:
                 raise ValueError(f"{field}: {unknown} not in the table's schema columns {columns}")
+            if len(set(getattr(self, field))) != len(getattr(self, field)):
+                raise ValueError(f"{field} lists a column twice")
+        taken = {f"{c}{NOT_NULL_SUFFIX}" for c in self.not_null_columns()} | {UNIQUE_KEYS}
+        clash = [name for name in self.checks if name in taken]
+        if clash:
+            raise ValueError(
+                f"checks: {clash[0]!r} is the name of a NOT NULL or key expectation Lakeforge declares "
+                "itself; give the check another name"
+            )
         if self.dedupe is not None and not self.keys:
             raise ValueError("dedupe needs keys: the columns that identify one row")
         missing_measures = [m.name for m in self.measures if m.name not in columns]
@@ -176,6 +234,18 @@ class TableSpec(Strict):
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.schema_]
+
+    def not_null_columns(self) -> list[str]:
+        """Columns that may hold no nulls: declared `nullable: false` (`col!`) or listed in `not_null`."""
+        return [c.name for c in self.schema_ if not c.nullable or c.name in self.not_null]
+
+    def time_column(self) -> str | None:
+        """The column that says when a row happened: `dedupe.order_by` when it is a time, else the first
+        timestamp or date column that is not ingestion metadata; None when the data has no time of its own."""
+        types = {c.name: c.type for c in self.schema_}
+        if self.dedupe is not None and types.get(self.dedupe.order_by) in TIME_TYPES:
+            return self.dedupe.order_by
+        return next((c.name for c in self.schema_ if c.type in TIME_TYPES and c.name not in METADATA_COLUMNS), None)
 
     def source_columns(self) -> list[Column]:
         """The columns read from the raw files: the schema without the ingestion metadata."""

@@ -1,0 +1,30 @@
+"""raw_shipments (bronze), reference solution: every landed row as read, with the ingestion metadata."""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from lakeforge.io import add_ingestion_metadata
+
+log = logging.getLogger(__name__)
+
+SCHEMA = T.StructType(
+    [
+        T.StructField("shipment_id", T.StringType(), True),
+        T.StructField("carrier", T.StringType(), True),
+        T.StructField("warehouse_tz", T.StringType(), True),
+        T.StructField("shipped_at", T.TimestampType(), True),
+        T.StructField("delivered_at", T.TimestampType(), True),
+        T.StructField("_ingested_at", T.TimestampType(), False),
+        T.StructField("_source_file", T.StringType(), True),
+    ]
+)
+
+
+def transform(raw: DataFrame) -> DataFrame:
+    """Keep every landed row and value; add _ingested_at and _source_file."""
+    log.info("bronze raw_shipments: adding ingestion metadata")
+    return add_ingestion_metadata(raw).select(*SCHEMA.fieldNames())
