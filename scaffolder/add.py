@@ -1,24 +1,21 @@
 """`scaffold add`: a new table in tables.yml plus its stubs, without hand-editing boilerplate.
 
-The entry is appended as text so the file's comments and layout survive; the whole file is
-validated with the new entry before anything is written.
+The entry is appended as text by `scaffolder.tables_writer`, so the file's comments and layout
+survive and free text (the description) is quoted by YAML's emitter, never parsed; the whole file
+is validated with the new entry before anything is written.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from lakeforge.errors import ConfigError
-from lakeforge.tables import TablesFile, TableSpec, parse_tables
+from lakeforge.tables import INGESTED_AT, ON_VIOLATION, SOURCE_FILE, TableSpec, check_expression
 from scaffolder.errors import ScaffoldError
 from scaffolder.project import Project
 from scaffolder.stubs import ensure_stub
+from scaffolder.tables_writer import append_entry, validated
 from scaffolder.writer import atomic_write, load_manifest, save_manifest
 
 if TYPE_CHECKING:
@@ -37,87 +34,66 @@ def parse_columns(columns: Sequence[str], layer: str) -> list[dict[str, object]]
     parsed: list[dict[str, object]] = []
     for item in columns:
         name, sep, type_ = item.partition(":")
-        if not sep or not name or not type_:
+        if not sep or not name or not type_ or type_ == "!":
             raise ScaffoldError(
                 f"--column {item!r}: use NAME:TYPE, e.g. --column customer_id:int (add ! for NOT NULL: id:int!)"
             )
         not_null = type_.endswith("!")
         parsed.append({"name": name, "type": type_.rstrip("!"), **({"nullable": False} if not_null else {})})
-    if layer == "bronze" and not any(c["name"] == "_ingested_at" for c in parsed):
+    if layer == "bronze" and not any(c["name"] == INGESTED_AT for c in parsed):
         parsed += [
-            {"name": "_ingested_at", "type": "timestamp", "nullable": False},
-            {"name": "_source_file", "type": "string"},
+            {"name": INGESTED_AT, "type": "timestamp", "nullable": False},
+            {"name": SOURCE_FILE, "type": "string"},
         ]
     return parsed
 
 
-def _list_indent(text: str) -> str:
-    """The indentation of the file's table entries (`  - name:` in the template), so a new one matches."""
-    match = re.search(r"^( *)- name:", text, flags=re.M)
-    return match.group(1) if match else "  "
+def parse_checks(checks: Sequence[str]) -> dict[str, str]:
+    """`--check NAME=SQL` items as tables.yml's `checks:`; a one-line error naming the item and the fix."""
+    parsed: dict[str, str] = {}
+    for item in checks:
+        name, sep, sql = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise ScaffoldError(
+                f'--check {item!r}: use NAME=SQL, e.g. --check "amount_positive=amount >= 0" '
+                "(a name, then a Spark SQL condition every row must meet)"
+            )
+        if name in parsed:
+            raise ScaffoldError(f"--check {item!r}: check {name!r} is given twice; give each check its own name")
+        try:
+            parsed[name] = check_expression(name, sql)
+        except ValueError as exc:
+            raise ScaffoldError(f"--check {item!r}: {exc}") from None
+    return parsed
 
 
-def _scalar(value: object, flow: bool = False) -> str:
-    """A YAML scalar as the template writes them: plain when that reads back the same, else quoted."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value)
-    special = ",[]{}" if flow else ""
-    plain = text and not any(c in text for c in special + "#") and ": " not in text and not text.endswith(":")
-    if plain and yaml.safe_load(text) == value and text.strip() == text:
-        return text
-    return json.dumps(text, ensure_ascii=False)
+@dataclass(frozen=True)
+class Contract:
+    """What `add` declares about the table's rows besides its columns (see lakeforge.tables)."""
 
+    keys: Sequence[str] = ()
+    not_null: Sequence[str] = ()
+    checks: Mapping[str, str] | Sequence[str] = ()  # `NAME=SQL` items, or already a mapping
+    on_violation: str | None = None
 
-def entry_text(entry: dict[str, Any], indent: str = "  ") -> str:
-    """One table entry in the template's style: block keys, flow columns and lists."""
-    lines = []
-    pad = indent + "  "
-    for position, (key, value) in enumerate(entry.items()):
-        lead = f"{indent}- " if position == 0 else pad
-        if isinstance(value, dict):
-            lines.append(f"{lead}{key}:")
-            lines += _block(value, pad + "  ")
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            lines.append(f"{lead}{key}:")
-            lines += [f"{pad}  - {_flow(v)}" for v in value]
-        elif isinstance(value, list):
-            lines.append(f"{lead}{key}: [{', '.join(_scalar(v, flow=True) for v in value)}]")
-        else:
-            lines.append(f"{lead}{key}: {_scalar(value)}")
-    return "\n".join(lines) + "\n"
-
-
-def _block(mapping: dict[str, Any], pad: str) -> list[str]:
-    lines = []
-    for key, value in mapping.items():
-        if isinstance(value, dict):
-            lines.append(f"{pad}{key}:")
-            lines += _block(value, pad + "  ")
-        else:
-            lines.append(f"{pad}{key}: {_scalar(value)}")
-    return lines
-
-
-def _flow(mapping: dict[str, Any]) -> str:
-    return "{" + ", ".join(f"{k}: {_scalar(v, flow=True)}" for k, v in mapping.items()) + "}"
-
-
-def _appended(text: str, entry: dict[str, Any]) -> str:
-    """tables.yml's text with the entry appended in the file's own style."""
-    block = "\n" + entry_text(entry, _list_indent(text))
-    if re.search(r"^tables:\s*\[\]\s*$", text, flags=re.M):
-        return re.sub(r"^tables:\s*\[\]\s*$", "tables:", text, count=1, flags=re.M).rstrip("\n") + "\n" + block
-    if re.search(r"^tables:\s*$", text, flags=re.M):
-        return text.rstrip("\n") + "\n" + block
-    return text.rstrip("\n") + "\ntables:\n" + block
-
-
-def _validated(text: str) -> TablesFile:
-    try:
-        return parse_tables(yaml.safe_load(text), "tables.yml")
-    except ConfigError as exc:
-        raise ScaffoldError(f"{exc} (nothing was written)") from None
+    def entry(self) -> dict[str, Any]:
+        if self.on_violation is not None and self.on_violation not in ON_VIOLATION:
+            raise ScaffoldError(
+                f"--on-violation {self.on_violation!r}: use one of {', '.join(ON_VIOLATION)} "
+                "(what production does with a row that breaks a check: stop, drop it, or keep it and count it)"
+            )
+        checks = dict(self.checks) if isinstance(self.checks, Mapping) else parse_checks(self.checks)
+        out: dict[str, Any] = {}
+        if self.keys:
+            out["keys"] = list(dict.fromkeys(self.keys))
+        if self.not_null:
+            out["not_null"] = list(dict.fromkeys(self.not_null))
+        if checks:
+            out["checks"] = checks
+        if self.on_violation is not None:
+            out["on_violation"] = self.on_violation
+        return out
 
 
 def add_table(
@@ -129,6 +105,7 @@ def add_table(
     source: str | None = None,
     source_format: str = "csv",
     inputs: Sequence[str] = (),
+    contract: Contract | None = None,
 ) -> AddResult:
     """Append the entry and create its stubs. A bronze table without columns gets the schema the
     profiling agent infers from the files landed under `source` (the entry is checked first, so a
@@ -136,7 +113,9 @@ def add_table(
     entry: dict[str, Any] = {"name": name, "layer": layer, "description": description}
     if layer == "bronze":
         if not source:
-            raise ScaffoldError("bronze tables need --source PATH (relative to the landing root) and --format")
+            raise ScaffoldError(
+                "bronze tables need --source PATH (relative to the landing root; --format if the files are not csv)"
+            )
         entry["source"] = {"path": source, "format": source_format}
     else:
         entry["inputs"] = list(inputs)
@@ -145,6 +124,7 @@ def add_table(
             f"{layer} tables need their columns: --column NAME:TYPE (repeatable); only a bronze table's "
             "landed files can be profiled instead"
         )
+    rows = (contract or Contract()).entry()
     text = project.tables_path.read_text(encoding="utf-8")
     profile = None
     if columns:
@@ -152,13 +132,14 @@ def add_table(
     else:
         from scaffolder.profile import profile_landing, schema_columns
 
-        _validated(_appended(text, {**entry, "schema": parse_columns(["placeholder:string"], layer)}))
+        # Checked before profiling with a placeholder schema (the contract's columns come from the files).
+        validated(append_entry(text, {**entry, "schema": parse_columns(["placeholder:string"], layer)}))
         profile, _ = profile_landing(project, name, str(source), source_format)
         if source_format == "csv":  # profiled with the header row as names: the pipeline must read it so
             entry["source"] = {**entry["source"], "options": {"header": True}}
         entry["schema"] = schema_columns(profile, None, layer)
-    new_text = _appended(text, entry)
-    spec = _validated(new_text).get(name)
+    new_text = append_entry(text, {**entry, **rows})
+    spec = validated(new_text).get(name)
     atomic_write(project.tables_path, new_text)
     manifest = load_manifest(project.root)
     created = ensure_stub(project, manifest, spec)

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -315,6 +316,7 @@ class BenchReport(BaseModel):
     mode: Literal["fill", "solutions"]
     provider: str
     model: str
+    announcement: str = Field(default="", description="how fill announced the provider and model")
     settings: dict[str, Any]
     task_set: str
     tasks: list[str]
@@ -412,14 +414,15 @@ def run_bench(
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="lakeforge-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     runs: list[RunResult] = []
-    provider, model, settings = "solutions", "reference", {}
+    provider, model, settings, announcement = "solutions", "reference", {}, ""
     try:
         for run in range(1, options.repeat + 1):
             notify("", f"run {run}/{options.repeat}: copying a fresh repo")
-            result, provider, model, settings = _one_run(
+            result, provider, model, settings, said = _one_run(
                 options, task_set, chosen, workdir / f"run{run}", run, environ, notify, rejected_code
             )
             runs.append(result)
+            announcement = announcement or said
     finally:
         if not options.keep:
             with contextlib.suppress(OSError):
@@ -434,13 +437,14 @@ def run_bench(
             "rejected-but-right is not measured for rejected tasks: the fill report does not expose the rejected "
             "reply's code (hook: scaffolder.bench.RejectedCode / FillReport outcome.rejected_files)"
         )
-    if any(r.totals.cost_usd is None for r in runs):
+    if not options.solutions and any(r.totals.cost_usd is None for r in runs):
         notes.append(f"no price known for model {model!r}: cost is unknown (scaffolder/prices.py)")
     return BenchReport(
         started_at=started,
         mode="solutions" if options.solutions else "fill",
         provider=provider,
         model=model,
+        announcement=announcement,
         settings=settings,
         task_set=str(task_set.folder),
         tasks=[t.name for t in chosen],
@@ -461,7 +465,7 @@ def _one_run(
     environ: dict[str, str],
     notify: Progress,
     rejected_code: RejectedCode | None,
-) -> tuple[RunResult, str, str, dict[str, Any]]:
+) -> tuple[RunResult, str, str, dict[str, Any], str]:
     from scaffolder.project import load_project
 
     start = time.perf_counter()
@@ -524,21 +528,30 @@ def _one_run(
         tasks=tasks,
         totals=_totals(tasks, seconds),
     )
-    return run_result, provider, model, settings
+    return run_result, provider, model, settings, report.announcement if report else ""
 
 
 def make_bench_repo(destination: Path, task_set: TaskSet, chosen: Sequence[Task], options: BenchOptions) -> None:
     """A fresh repo from the template with the tasks' tables and landed files, and no reference."""
     import copier
+    from copier.errors import DirtyLocalWarning
 
     from scaffolder.resources import template_dir
 
     answers = {"include_examples": False, "init_git": False, "monte_carlo": False, **task_set.answers}
     template = options.template or template_dir()
     try:
-        copier.run_copy(
-            str(template), destination, data=answers, defaults=True, unsafe=True, quiet=True, vcs_ref=options.vcs_ref
-        )
+        with warnings.catch_warnings():  # copying from a checkout with local edits is what a bench of them means
+            warnings.simplefilter("ignore", DirtyLocalWarning)
+            copier.run_copy(
+                str(template),
+                destination,
+                data=answers,
+                defaults=True,
+                unsafe=True,
+                quiet=True,
+                vcs_ref=options.vcs_ref,
+            )
     except Exception as exc:  # copier's own errors: one line, naming the template
         raise ScaffoldError(
             f"copying the template {template} failed ({str(exc).splitlines()[0]}); check the template"

@@ -180,18 +180,38 @@ def add_command(
     input: Annotated[
         list[str] | None, typer.Option("--input", help="Silver/gold: upstream table (repeatable).")
     ] = None,
+    key: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--key", help="A column that identifies a row: one row per key (repeatable)."),
+    ] = None,
+    not_null: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--not-null", help="A column that may hold no nulls, like NAME:TYPE! (repeatable)."),
+    ] = None,
+    check: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option("--check", help='NAME=SQL: a named row check, e.g. "amount_positive=amount >= 0" (repeatable).'),
+    ] = None,
+    on_violation: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--on-violation",
+            help="What production does with a row that breaks NOT NULL or a check: fail (default), drop, warn.",
+        ),
+    ] = None,
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
 ) -> None:
     """Add a table to tables.yml and create its stub module and test stub."""
-    from scaffolder.add import add_table
+    from scaffolder.add import Contract, add_table
 
+    contract = Contract(key or (), not_null or (), check or (), on_violation)
     try:
         project = load_project(project_dir)
         if column or layer != "bronze":
-            result = add_table(project, layer, name, description, column or (), source, format, input or ())
+            result = add_table(project, layer, name, description, column or (), source, format, input or (), contract)
         else:
             with console.status(f"profiling the files landed for {name} on local Spark..."):
-                result = add_table(project, layer, name, description, (), source, format, input or ())
+                result = add_table(project, layer, name, description, (), source, format, input or (), contract)
     except (ScaffoldError, LakeforgeError) as exc:
         _fail(str(exc))
         return
@@ -646,6 +666,9 @@ def bench_command(
     except (ScaffoldError, LakeforgeError) as exc:
         _fail(str(exc))
         return
+
+    if report.announcement:
+        screen.print(escape(report.announcement), style="yellow" if report.provider == "offline" else "dim")
 
     def money(value: float | None) -> str:
         return "?" if value is None else f"${value:.4f}"

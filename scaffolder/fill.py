@@ -164,7 +164,7 @@ def fill(
     sandbox, sandbox_note = (Sandbox(), "--dry-run: nothing from the reply runs") if dry_run else (None, "")
     if sandbox is None:
         sandbox, sandbox_note = choose_sandbox(settings.sandbox, environ, offline=provider.name == "offline")
-    redactor = Redactor.from_environment(environ)
+    redactor = Redactor.from_environment(environ, repo=project.root)
     manifest = load_manifest(project.root)
     audit = AuditLog(project.root, redactor)
     cache = ReplyCache(project.root)
@@ -193,7 +193,15 @@ def fill(
         if spark is not None:
             spark.close()
             report.jvm_starts = spark.jvm_starts
+    _sanitize(report, redactor)
     return report
+
+
+def _sanitize(report: FillReport, redactor: Redactor) -> None:
+    """What the CLI and the MCP server show went through the same sanitizer as the model's prompts."""
+    for outcome in report.outcomes:
+        outcome.problems = [Problem(p.kind, redactor.text(p.message)) for p in outcome.problems]
+        outcome.diff, outcome.note = redactor.text(outcome.diff), redactor.text(outcome.note)
 
 
 def _attempts(

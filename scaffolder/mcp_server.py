@@ -240,7 +240,9 @@ def build_server(project_dir: Path) -> MCPServer:
 
     @server.tool(
         description="Add a table to tables.yml and create its stub module and test stub. columns: NAME:TYPE, "
-        "NOT NULL with a trailing ! (e.g. refund_id:string!, amount:decimal(10,2)). A bronze table needs "
+        "NOT NULL with a trailing ! (e.g. refund_id:string!, amount:decimal(10,2)); keys, not_null and named "
+        "checks (SQL conditions) declare what every row promises, on_violation what production does when one "
+        "does not (fail, drop, warn). A bronze table needs "
         "source (a path under the landing root) and format; without columns its schema is profiled from the "
         "landed files on local Spark. Silver and gold tables need inputs (upstream tables, in order)."
     )
@@ -253,14 +255,26 @@ def build_server(project_dir: Path) -> MCPServer:
         source: Annotated[str | None, Field(description="bronze: path under the landing root")] = None,
         format: Annotated[str, Field(description="bronze: csv, json, parquet, ...")] = "csv",
         inputs: Annotated[list[str] | None, Field(description="silver/gold: upstream tables, in order")] = None,
+        keys: Annotated[list[str] | None, Field(description="columns that identify a row (one row per key)")] = None,
+        not_null: Annotated[list[str] | None, Field(description="columns that may hold no nulls")] = None,
+        checks: Annotated[
+            dict[str, str] | None,
+            Field(description='named row checks: name -> Spark SQL condition, e.g. {"amount_positive": "amount >= 0"}'),
+        ] = None,
+        on_violation: Annotated[
+            str | None, Field(description="fail (default), drop or warn: what production does with a violating row")
+        ] = None,
     ) -> dict[str, Any]:
-        from scaffolder.add import add_table
+        from scaffolder.add import Contract, add_table
 
         def work(notify: Notify) -> dict[str, Any]:
             with gate.held(notify):
                 if not columns and layer == "bronze":
                     notify(f"profiling the files landed for {name} on local Spark")
-                result = add_table(project(), layer, name, description, columns or (), source, format, inputs or ())
+                contract = Contract(keys or (), not_null or (), checks or {}, on_violation)
+                result = add_table(
+                    project(), layer, name, description, columns or (), source, format, inputs or (), contract
+                )
             out: dict[str, Any] = {"table": result.spec.name, "layer": result.spec.layer, "created": result.created}
             if result.profile is not None:
                 out["profile"] = plain(result.profile)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaffolder.cleanup import remove_tree
-from scaffolder.sandbox import INSIDE_HOME, Sandbox, SandboxMode, round_layout, sandbox_environment, user_homes
+from scaffolder.sandbox import INSIDE_HOME, INSIDE_SCRATCH, Sandbox, SandboxMode, round_layout, sandbox_environment, user_homes
 
 _SCRIPT = """
 import json, os, socket, stat, sys
@@ -167,7 +167,7 @@ def probe(sandbox: Sandbox, root: Path | None = None, timeout: float = 120) -> P
             layout,
         )
         home = INSIDE_HOME if bwrap else str(layout.scratch)
-        env = sandbox_environment(os.environ, home, {"TMPDIR": "/tmp" if bwrap else str(layout.scratch)})
+        env = sandbox_environment(os.environ, home, {"TMPDIR": INSIDE_SCRATCH if bwrap else str(layout.scratch)})
         pass_fds = [layout.seccomp_fd] if layout.seccomp_fd is not None else []
         try:
             done = subprocess.run(

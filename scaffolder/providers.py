@@ -29,13 +29,19 @@ if TYPE_CHECKING:
     from databricks.sdk.core import Config
 
 # The model each provider uses when none is set (--model, [tool.scaffold] model, SCAFFOLD_MODEL):
-# an OpenAI name means nothing to a Databricks workspace or an Ollama server. Databricks': the
-# pay-per-token endpoint offered in every Foundation Model API region (Claude endpoints are not).
+# an OpenAI name means nothing to a Databricks workspace or an Ollama server. Chosen from published
+# coding results (aider's polyglot leaderboard; the README's "Measuring fill quality" cites them):
+# - OpenAI: gpt-4.1, the best non-reasoning OpenAI model there (52.4%; gpt-4o-mini 3.6%), so it
+#   keeps today's max_tokens/temperature request; reasoning models (gpt-5: 81-88%) are one --model away.
+# - Databricks: the one pay-per-token chat endpoint Databricks serves in every supported region
+#   (its docs); stronger endpoints (databricks-gpt-oss-120b, Claude) exist in some regions only.
+# - Ollama: Qwen2.5-Coder 32B (16.4%, about 20 GB), the strongest non-thinking model there that
+#   runs on one workstation GPU; llama3.1 (8B) has no result and writes far worse code.
 # Azure has none: its "model" is the deployment the user created.
 DEFAULT_MODELS = {
-    "openai": "gpt-4o-mini",
+    "openai": "gpt-4.1",
     "databricks": "databricks-meta-llama-3-3-70b-instruct",
-    "ollama": "llama3.1",
+    "ollama": "qwen2.5-coder:32b",
 }
 
 # OpenAI's reasoning models (the o-series, the gpt-5 family) reject `max_tokens` and `temperature`.

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from scaffolder.sanitize import Sanitizer
+
 MASK = "[redacted]"
 # Variable names whose values are secrets: *TOKEN*, *SECRET*, *PASSWORD*, and _KEY / _PAT / … words.
 SECRET_NAME = re.compile(
@@ -48,21 +50,28 @@ _MIN_SECRET = 6
 class Redactor:
     """Removes known secret values and token shapes from text and from nested records."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), sanitizer: Sanitizer | None = None) -> None:
         values = {s.strip() for s in secrets if s and len(s.strip()) >= _MIN_SECRET}
         # Longest first, so a token is removed whole before any shorter value inside it.
         self.secrets = sorted(values, key=len, reverse=True)
+        self.sanitizer = sanitizer or Sanitizer()
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str], home: Path | None = None) -> Redactor:
-        """Secrets of this machine: secret-looking variables and the values in credential files."""
+    def from_environment(
+        cls, environ: Mapping[str, str], home: Path | None = None, repo: Path | None = None
+    ) -> Redactor:
+        """Secrets of this machine (secret-looking variables, credential files' values) and its identity
+        (the repo's path, the host name, the machine id): all kept out of what leaves scaffold."""
         secrets = [value for name, value in environ.items() if SECRET_NAME.search(name)]
         home = home if home is not None else Path(environ.get("HOME") or Path.home())
         for name in CREDENTIAL_FILES:
             secrets += _credential_values(home / name)
-        return cls(secrets)
+        return cls(secrets, Sanitizer.for_machine(repo))
 
     def text(self, value: str) -> str:
+        """The one way text from model code, its tests or its runs leaves scaffold: to the model, the
+        audit log or the terminal. Control characters and escapes go, the machine's identity, then secrets."""
+        value = self.sanitizer.text(value)
         for secret in self.secrets:
             value = value.replace(secret, MASK)
         for shape in SHAPES:

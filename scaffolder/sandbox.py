@@ -8,7 +8,9 @@ from nothing rather than cut down from the host's `/`, so only what the round ne
   linker, Python and Java read, the interpreter with its packages, the JDK, the JVM class-data
   cache; a synthetic `/etc/passwd`, `/etc/hosts` and host name (`sandbox`) so nothing of the
   machine's identity is inside; the repo's `data/` at `/data`;
-- writable: a size-capped private `/tmp` and an empty, size-capped `HOME`, and nothing else;
+- writable: a size-capped `/scratch` (the Spark server's files) and an empty, size-capped `HOME`,
+  and nothing else; `/tmp` is an empty read-only folder, and each worker mounts its own capped
+  `/tmp` in its own namespace (`inside/isolate.py`), so no run sees another's files;
 - never: the user's home, the real repo, `/run`, `/var`, the host's `/tmp`, `/sys`, `/mnt` — no
   path where a host unix socket (docker, the session bus, ssh or gpg agents) could be, and a
   seccomp filter that refuses `socket(AF_UNIX)` and io_uring besides;
@@ -50,6 +52,7 @@ ENV_ALLOWED_PREFIXES = ("LC_",)
 INSIDE_HOME = "/home/scaffold"
 INSIDE_DATA = "/data"
 INSIDE_REPO = "/repo"  # the mount point each worker's private repo goes on
+INSIDE_SCRATCH = "/scratch"  # the server's warehouse, local dirs and JVM temp files; fallback workers' folders
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # /etc entries the dynamic linker, Python and Java read; everything else of /etc stays out.
 ETC_SHOWN = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "mime.types")
@@ -286,7 +289,7 @@ class Bubblewrap(Sandbox):
     def describe(self) -> str:
         return (
             f"bubblewrap ({self.binary}): only the interpreter, Java and /usr visible (read-only), no network, "
-            "no host sockets, private size-capped /tmp and HOME"
+            "no host sockets, a size-capped scratch and HOME, a private capped /tmp per run"
         )
 
     def wrap(self, argv: Sequence[str], layout: Layout) -> list[str]:
@@ -305,7 +308,8 @@ class Bubblewrap(Sandbox):
         for name, source in layout.etc.items():
             args += ["--ro-bind", str(source), f"/etc/{name}"]
         args += ["--proc", "/proc", "--dev", "/dev"]
-        args += ["--size", str(layout.tmp_bytes), "--tmpfs", "/tmp"]
+        args += ["--size", str(layout.tmp_bytes), "--tmpfs", INSIDE_SCRATCH]
+        args += ["--tmpfs", "/tmp"]  # read-only at the end: each worker mounts its own /tmp
         args += ["--size", str(layout.home_bytes), "--tmpfs", INSIDE_HOME]
         args += ["--dir", INSIDE_REPO]
         done: list[Path] = []
@@ -316,7 +320,7 @@ class Bubblewrap(Sandbox):
             done.append(path)
         for source, target in layout.mounts:
             args += ["--ro-bind", str(source), target]
-        args += ["--remount-ro", "/"]
+        args += ["--remount-ro", "/tmp", "--remount-ro", "/"]
         args += [
             "--unshare-net",
             "--unshare-pid",

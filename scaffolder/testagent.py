@@ -97,7 +97,7 @@ def generate_tests(
         )
     sandbox, note = choose_sandbox(settings.sandbox, environ)
     report = TestAgentReport(spec.name, provider.name, provider.model, announcement, note, test_rel)
-    redactor = Redactor.from_environment(environ)
+    redactor = Redactor.from_environment(environ, repo=project.root)
     audit = AuditLog(project.root, redactor)
     cache = ReplyCache(project.root)
     builder = PromptBuilder(project.root, project.package, project.tables(), settings.prompt_token_budget)

@@ -58,6 +58,7 @@ from scaffolder.problems import Problem, ProblemKind
 from scaffolder.sandbox import (
     INSIDE_DATA,
     INSIDE_HOME,
+    INSIDE_SCRATCH,
     Sandbox,
     SandboxMode,
     round_layout,
@@ -155,7 +156,7 @@ class RoundSpark:
         home = INSIDE_HOME if bwrap else str(self.base / "home")
         if not bwrap:
             (self.base / "home").mkdir()
-        tmp = "/tmp" if bwrap else str(scratch)
+        tmp = INSIDE_SCRATCH if bwrap else str(scratch)
         env = sandbox_environment(
             self.environ,
             home,
@@ -189,7 +190,7 @@ class RoundSpark:
             Config(
                 port=PORT if bwrap else _free_port(),
                 cores=os.cpu_count() or 2,
-                scratch="/tmp" if bwrap else str(scratch),
+                scratch=INSIDE_SCRATCH if bwrap else str(scratch),
                 archive=archive,
                 private_workers=bwrap,
                 data=INSIDE_DATA if bwrap and data.is_dir() else (str(data) if data.is_dir() else None),
@@ -197,6 +198,15 @@ class RoundSpark:
                 credentials=[str(p) for p in layout.credentials],
             )
         )
+
+    def ensure_running(self) -> None:
+        """A sandbox whose server or zygote died (model code can kill its own JVM) is replaced."""
+        if self.process is not None and (self.process.poll() is not None or self.fatal):
+            self._stop()
+            self.base = Path(tempfile.mkdtemp(prefix="scaffold-round-")).resolve()
+            self.process, self.fatal, self.ready_message = None, "", None
+            self.ready_event = threading.Event()
+        self.start()
 
     def wait_ready(self, timeout: float = READY_SECONDS) -> Ready:
         if self.process is None:
@@ -208,6 +218,9 @@ class RoundSpark:
         return self.ready_message
 
     def close(self) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
         with contextlib.suppress(OSError):
             self._send(Stop())
         with contextlib.suppress(OSError):
@@ -426,7 +439,7 @@ def run_round(
     notify = progress or (lambda table, event: None)
     result = RoundResult({}, 0, 0.0)
     try:
-        engine.start()
+        engine.ensure_running()
         engine.wait_ready()
         files = repo_files(root)
         for candidate in candidates:
@@ -443,6 +456,14 @@ def run_round(
         random.SystemRandom().shuffle(queue)
         deadline = time.monotonic() + settings.round_timeout
         _execute(engine, queue, tables, settings, deadline, notify)
+        if not engine.alive:  # the server or zygote died under the round: its unfinished runs, once more
+            lost = _lost_runs(tables, queue)
+            engine.ensure_running()
+            engine.wait_ready()
+            round_id = engine.send_round(files, (root / "data").is_dir())
+            for planned in lost:
+                planned.request.round_id = round_id
+            _execute(engine, lost, tables, settings, deadline, notify)
         _retry_mutants(engine, tables, settings, deadline, round_id, notify)
         for name, table in tables.items():
             verdict = _verdict(table)
@@ -514,6 +535,20 @@ def _execute(
                 print(f"RUN {planned.table} {planned.name} outer={run.done.seconds:.2f} inner={inner:.2f} {tests}", file=sys.stderr)
             if planned.kind == "real" and not table.candidate.mutate_passing and _failed(table, run):
                 table.cancelled = True  # its verdict is decided: no more runs for it
+
+
+def _lost_runs(tables: dict[str, _Table], queue: list[_Planned]) -> list[_Planned]:
+    """Runs that ended only because the sandbox stopped: forget them, to run them again."""
+    hit: set[str] = set()
+    for planned in queue:
+        run = tables[planned.table].runs.get(planned.name)
+        if run is not None and run.done.status == "crashed" and run.done.detail.startswith("the round's"):
+            del tables[planned.table].runs[planned.name]
+            hit.add(planned.table)
+    for name in hit:
+        tables[name].cancelled = False
+    # Its lost runs, and the ones never sent because the crash looked like a failure of the table.
+    return [p for p in queue if p.table in hit and p.name not in tables[p.table].runs]
 
 
 def _failed(table: _Table, run: Run) -> bool:

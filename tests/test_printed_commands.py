@@ -115,6 +115,7 @@ class Session:
             f"{where}: `{command}` failed (exit {done.returncode}) in {shell.cwd}\n"
             f"{done.stdout[-4000:]}\n{done.stderr[-4000:]}\n--- so far:\n" + "\n".join(self.log)
         )
+        assert "resolves to a loopback address" not in output, f"{where}: `{command}` printed Spark's hostname WARN"
         found = re.findall(r"^::state::(.*)::(.*)$", done.stdout, flags=re.M)
         shell.cwd, shell.venv = Path(found[-1][0]), found[-1][1]
         if repo:

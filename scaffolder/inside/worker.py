@@ -293,7 +293,7 @@ def run(
     """The whole life of a worker (in the forked child). Never returns."""
     code = 0
     try:
-        place = isolate.enter(private, request.limits)
+        place = isolate.enter(private, request.limits, os.environ.get("TMPDIR", "/tmp"))
         _write_repo(place.repo, files, request, data)
         isolate.seal(place)
         report = _run(request, place, url, writable, credentials, progress_fd)
@@ -362,12 +362,29 @@ def _run(
     if not (request.stop_at_first_failure and failed):
         recorder.settle()
     detector.suspended = True
+    report.policy += _filled(place, request)
     if coverage is not None:
         coverage.stop()
         report.coverage = _coverage(coverage, module_file)
     report.calls = recorder.calls
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _filled(place: isolate.Place, request: RunRequest) -> list[str]:
+    """A full private /tmp means the code hit its cap (and may have swallowed the error): name it."""
+    if not place.private:
+        return []
+    try:
+        stats = os.statvfs(place.tmp)
+    except OSError:
+        return []
+    found = []
+    if stats.f_ffree == 0:
+        found.append(f"created more than {request.limits.tmp_files} files in /tmp (the cap for one run)")
+    if stats.f_bavail == 0:
+        found.append(f"wrote more than {request.limits.tmp_bytes // (1024 * 1024)} MiB to /tmp (the cap for one run)")
+    return found
 
 
 def _probe(request: RunRequest, module: Any, recorder: Recorder, spark: Session) -> None:

@@ -90,6 +90,8 @@ def test_doctor_finds_each_problem_and_says_how_to_fix_it(template_repo: Path, t
     )
     (project / ".mcp.json").unlink()
     (project / "src" / "shop" / "pipeline" / "definitions.py").unlink()
+    (project / "src" / "shop" / "main.py").unlink()
+    (project / "conftest.py").unlink()
     test_job = project / "resources" / "test_job.job.yml"
     test_job.write_text(test_job.read_text() + "  jobs: [unclosed\n")
     # configuration: an unknown key, and lab pointing at prod's catalog
@@ -116,6 +118,8 @@ def test_doctor_finds_each_problem_and_says_how_to_fix_it(template_repo: Path, t
         (FindingKind.LEFTOVER, "databricks.yml.rej"),
         (FindingKind.LEFTOVER, "pyproject.toml.orig"),
         (FindingKind.DELETED, "src/shop/pipeline/definitions.py"),
+        (FindingKind.DELETED, "src/shop/main.py"),
+        (FindingKind.DELETED, "conftest.py"),
         (FindingKind.CONFIG, "resources/test_job.job.yml"),
         (FindingKind.UPDATE, ".copier-answers.yml"),
         (FindingKind.CONFIG, "config/dev.yaml"),
@@ -140,11 +144,17 @@ def test_doctor_finds_each_problem_and_says_how_to_fix_it(template_repo: Path, t
     assert by[FindingKind.DELETED, "src/shop/pipeline/definitions.py"].message == (
         "the template's file is gone, but resources/shop.pipeline.yml points at src/shop/pipeline/**"
     )
+    assert by[FindingKind.DELETED, "src/shop/main.py"].message == (
+        "the template's file is gone, but pyproject.toml's entry point run = 'shop.main:run' runs it"
+    )
+    assert "pytest loads it" in by[FindingKind.DELETED, "conftest.py"].message
     assert "is not valid YAML (line " in by[FindingKind.CONFIG, "resources/test_job.job.yml"].message
     assert all(f.fix and f.message for f in report.findings)
     edits = {e.path: e.stat for e in report.edits}
     assert edits == {
         ".mcp.json": "deleted",
+        "conftest.py": "deleted",
+        "src/shop/main.py": "deleted",
         ".pre-commit-config.yaml": "edited, +1 -0 lines",
         "config/dev.yaml": "edited, +1 -0 lines",
         "config/lab.yaml": "edited, +1 -1 lines",

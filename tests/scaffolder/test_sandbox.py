@@ -70,7 +70,8 @@ def test_bwrap_builds_the_view_from_nothing_and_shows_only_what_the_round_needs(
     assert "--ro-bind /usr/lib/jvm" not in text, "under /usr already"
     assert f"--ro-bind {tmp_path}/etc/passwd /etc/passwd" in text, "a synthetic /etc/passwd, not the host's"
     assert "--ro-bind /home/ada/pipeline/data /data" in text
-    assert "--size 1073741824 --tmpfs /tmp" in text and "--tmpfs /home/scaffold" in text
+    assert "--size 1073741824 --tmpfs /scratch" in text and "--tmpfs /home/scaffold" in text
+    assert "--tmpfs /tmp " in text and "--remount-ro /tmp" in text, "every worker mounts its own /tmp"
     assert "--remount-ro /" in text and "--seccomp 9" in text and "--hostname sandbox" in text
     for flag in ("--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session"):
         assert flag in args

@@ -376,6 +376,21 @@ def test_integration_tests_get_the_deployed_schema_names(
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
+def test_dev_deploys_a_new_wheel_version_every_time(repos: dict[str, Repo], variant: str) -> None:
+    """`databricks bundle init`'s dev preset: the project's wheel gets a new version per deploy, so a
+    cluster never runs the wheel it cached from the last deploy."""
+    assert repos[variant].bundle["targets"]["dev"]["presets"] == {"artifacts_dynamic_version": True}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_claude_code_reads_agents_md(repos: dict[str, Repo], variant: str) -> None:
+    """What `databricks bundle init` writes now: AGENTS.md, and a CLAUDE.md that imports it."""
+    repo = repos[variant]
+    assert (repo.path / "CLAUDE.md").read_text() == "@AGENTS.md\n"
+    assert (repo.path / "AGENTS.md").read_text().startswith("# Conventions for coding agents")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_lab_and_prod_deploy_under_a_user_folder(repos: dict[str, Repo], variant: str) -> None:
     repo = repos[variant]
     assert "/Workspace/Shared" not in repo.text()

@@ -4,13 +4,21 @@ Reading and writing live here, outside the pure `transform` functions, so that u
 no storage. Tables are Delta on Databricks; local OSS Spark has no Delta jars here, so tables
 fall back to parquet with one log line, and `merge` gives the same result by rewriting the
 table through a staging copy (Spark refuses to overwrite a table it is reading).
+
+Locally a write can be run again: a table folder left in the warehouse by a run whose catalog is
+gone (an in-memory catalog, a deleted `metastore_db/`) would make Spark refuse the write
+(LOCATION_ALREADY_EXISTS); `overwrite` replaces that folder, `append` and `merge` take it back
+as the table first, so they add to and merge into what the earlier run wrote.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import unquote, urlparse
 
 from lakeforge.errors import LakeforgeError
 from lakeforge.session import on_databricks
@@ -118,6 +126,7 @@ def write_table(
     fmt = resolve_format(spark, table_format)
     if not on_databricks():
         spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        _take_back_orphan(spark, table, fmt, replace=mode == "overwrite")
     if mode != "merge" or not table_exists(spark, table):
         if mode == "merge":
             _check_keys(df, table, keys)
@@ -129,6 +138,31 @@ def write_table(
     else:
         _merge_by_rewrite(df, table, keys, fmt)
     return fmt
+
+
+def _local_folder(spark: SparkSession, table: str) -> Path | None:
+    """Where a managed table of a local catalog keeps its files (None when not on the local disk)."""
+    schema, name = _split_table(table)
+    location = spark.catalog.getDatabase(schema.split(".")[-1]).locationUri
+    parsed = urlparse(location)
+    if parsed.scheme not in ("", "file"):
+        return None
+    return Path(unquote(parsed.path)) / name
+
+
+def _take_back_orphan(spark: SparkSession, table: str, fmt: str, replace: bool) -> None:
+    """A local table folder the catalog does not know: replace it (overwrite) or register it as the table."""
+    if table_exists(spark, table):
+        return
+    folder = _local_folder(spark, table)
+    if folder is None or not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if replace:
+        log.warning("%s: replacing the files an earlier run left in %s (no catalog knew them)", table, folder)
+        shutil.rmtree(folder)
+        return
+    log.warning("%s: taking back the files an earlier run left in %s as the table", table, folder)
+    spark.sql(f"CREATE TABLE {table} USING {fmt} LOCATION '{folder.as_posix()}'")
 
 
 def _check_keys(df: DataFrame, table: str, keys: Sequence[str] | None) -> list[str]:
@@ -159,8 +193,10 @@ def _merge_by_rewrite(df: DataFrame, table: str, keys: Sequence[str], fmt: str) 
     incoming = df.select(*existing.columns)
     kept = existing.join(incoming.select(*keys).distinct(), on=list(keys), how="left_anti")
     staging = f"{table}{_MERGE_STAGING_SUFFIX}"
+    _take_back_orphan(spark, staging, fmt, replace=True)
     kept.unionByName(incoming).write.format(fmt).mode("overwrite").saveAsTable(staging)
     try:
-        spark.table(staging).write.format(fmt).mode("overwrite").saveAsTable(table)
+        # INSERT OVERWRITE keeps the table (and its location, if it was taken back) in place.
+        spark.table(staging).select(*existing.columns).write.insertInto(table, overwrite=True)
     finally:
         spark.sql(f"DROP TABLE IF EXISTS {staging}")

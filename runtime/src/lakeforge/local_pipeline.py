@@ -95,8 +95,6 @@ def create_schemas(root: Path, env: str, config_dir: Path) -> list[str]:
 
 
 LOG_FILE = ".spark-pipelines/run.log"
-# A flow that fails on a laptop fails again: no retries (an expectation that fails reports at once).
-LOCAL_RUN_CONF = {"spark.sql.pipelines.maxFlowRetryAttempts": "1"}
 # A failed flow's name is quoted (`Flow 'spark_catalog.s.t' has FAILED.`), the others are not.
 _FLOW = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d): Flow '?([^\s']+)'? (?:is|has) ([A-Z_]+)\.")
 _UNRESOLVED = re.compile(
@@ -170,7 +168,7 @@ def run(command: str, spec_path: Path, extra: Sequence[str] = (), out: Callable[
     log.parent.mkdir(parents=True, exist_ok=True)
     cli = _spark_pipelines_cli()
     args = [str(cli), command, "--spec", str(resolved)]
-    for key, value in {**hive_conf(root), **LOCAL_RUN_CONF}.items():
+    for key, value in hive_conf(root).items():
         args += ["--conf", f"{key}={value}"]
     bin_dir = Path(sys.executable).parent
     env_vars = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
@@ -194,9 +192,12 @@ def run(command: str, spec_path: Path, extra: Sequence[str] = (), out: Callable[
             [*args, *extra], cwd=root, env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         assert process.stdout is not None
+        shown: set[tuple[str, str]] = set()  # a failed flow is retried: say each outcome once
         for line in process.stdout:
             handle.write(line)
-            if (flow := report.read(line)) is not None and not _is_counts(flow.name):
+            flow = report.read(line)
+            if flow is not None and not _is_counts(flow.name) and (flow.name, flow.state) not in shown:
+                shown.add((flow.name, flow.state))
                 out(_flow_line(flow, None))
         code = process.wait()
     seconds = time.perf_counter() - started

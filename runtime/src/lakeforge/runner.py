@@ -179,8 +179,9 @@ def local_catalog_conf(folder: Path) -> dict[str, str]:
     """A persistent local catalog in `folder`: a Hive metastore (embedded Derby) and its warehouse.
 
     Tables written by one run are found by the next (and by `spark-pipelines`, which uses the
-    same layout), so overwrite, append and merge mean what they mean on Databricks. A warehouse
-    folder left without its metastore (a deleted `metastore_db/`) is overwritten, not an error.
+    same layout), so overwrite, append and merge mean what they mean on Databricks. A table folder
+    the metastore does not know (a deleted `metastore_db/`, an older run) is taken back by
+    `lakeforge.io.write_table`, not an error.
     """
     return {
         "spark.sql.catalogImplementation": "hive",
@@ -188,7 +189,6 @@ def local_catalog_conf(folder: Path) -> dict[str, str]:
         "spark.hadoop.javax.jdo.option.ConnectionURL": (
             f"jdbc:derby:;databaseName={(folder / 'metastore_db').resolve()};create=true"
         ),
-        "spark.sql.legacy.allowNonEmptyLocationInCTAS": "true",
     }
 
 
