@@ -165,7 +165,9 @@ def real_problems(spec: TableSpec, real: Sequence[Run], generated: set[str], per
     for report in reports:
         problems += [Problem(ProblemKind.POLICY, clean(message)) for message in report.policy]
         if report.import_error:
-            problems.append(Problem(ProblemKind.TESTS, f"could not import {spec.name}'s module: {clean(report.import_error)}"))
+            problems.append(
+                Problem(ProblemKind.TESTS, f"could not import {spec.name}'s module: {clean(report.import_error)}")
+            )
         for file, message in report.collect_errors:
             problems.append(Problem(ProblemKind.TESTS, f"could not import {clean(file)}: {clean(message)}"))
     runs: dict[tuple[str, str], list[tuple[str, str]]] = {}
@@ -183,7 +185,9 @@ def real_problems(spec: TableSpec, real: Sequence[Run], generated: set[str], per
         elif "failed" in outcomes or len(outcomes) < len(reports):
             passed = outcomes.count("passed")
             detail = f" ({message})" if message else ""
-            problems.append(Problem(ProblemKind.TESTS, f"{name} is flaky: passed {passed} of {len(reports)} runs{detail}"))
+            problems.append(
+                Problem(ProblemKind.TESTS, f"{name} is flaky: passed {passed} of {len(reports)} runs{detail}")
+            )
         elif file in generated and file not in persons and any(o in ("skipped", "xfailed") for o in outcomes):
             problems.append(
                 Problem(ProblemKind.TESTS, f"{name} is {outcomes[0]}: generated tests must run and pass, not skip")
@@ -233,33 +237,56 @@ def stable_columns(first: Frame, second: Frame | None) -> list[int]:
     width = len(first.columns)
     if second is None or second.columns != first.columns:
         return list(range(width))
-    return [i for i in range(width) if sorted(repr(r[i]) for r in first.rows) == sorted(repr(r[i]) for r in second.rows)]
+    return [
+        i for i in range(width) if sorted(repr(r[i]) for r in first.rows) == sorted(repr(r[i]) for r in second.rows)
+    ]
 
 
 def same_output(real: Frame, other: Frame, stable: list[int]) -> bool:
-    if [c for c in real.columns] != [c for c in other.columns] or real.total != other.total:
+    """Same columns, same rows on the stable columns, and on the others the same nulls.
+
+    A column the real code itself does not reproduce (a load time, a random value) cannot be
+    compared by value; whether it is null still can, so nulling it is never "equivalent".
+    """
+    if list(real.columns) != list(other.columns) or real.total != other.total:
         return False
+    unstable = [i for i in range(len(real.columns)) if i not in stable]
 
     def project(frame: Frame) -> list[str]:
-        return sorted(repr([row[i] for i in stable]) for row in frame.rows)
+        return sorted(repr([row[i] for i in stable] + [row[i] is None for i in unstable]) for row in frame.rows)
 
     return project(real) == project(other)
 
 
 def judge_mutant(
-    name: str, advice: str, run: Run, real: Sequence[Run], killers: set[str]
+    name: str, advice: str, run: Run, real: Sequence[Run], killers: set[str], hint: bool = False
 ) -> tuple[MutantOutcome, bool]:
     """(outcome, retry): retry when the first failure came from a test that is not eligible."""
     if run.report is None or run.invalid:
         why = run.invalid or "did not report"
-        return MutantOutcome(name, "survived", f"{advice} (the mutant's run {why}: a mutant that cannot be run is not killed)"), False
+        return MutantOutcome(
+            name, "survived", f"{advice} (the mutant's run {why}: a mutant that cannot be run is not killed)"
+        ), False
     report = run.report
     calls = _calls_by_key(report)
+    real_calls = _calls_by_key(real[0].report) if real and real[0].report is not None else {}
     for result in report.tests:
         if result.outcome not in ("failed", "timeout"):
             continue
-        called = any(test == result.test for test, _ in calls)
-        if result.test in killers and called:
+        mine = [call for (test, _), call in calls.items() if test == result.test]
+        if result.test in killers and mine:
+            broke = next(
+                (
+                    c
+                    for c in mine
+                    if c.error.startswith("transform raised")
+                    and not real_calls.get((c.test, c.index), c).error.startswith("transform raised")
+                ),
+                None,
+            )
+            if broke is not None:  # the mutant's transform itself raised where the real one did not
+                why = f"{advice} (the mutant's transform raised instead of returning rows: a mutant that cannot run is not killed)"
+                return MutantOutcome(name, "survived", why), False
             return MutantOutcome(name, "killed", advice, killed_by=result.test), False
         if result.test not in killers:
             return MutantOutcome(name, "survived", advice), True
@@ -281,7 +308,15 @@ def judge_mutant(
         stable = stable_columns(call.output, previous.output if previous is not None else None)
         if not same_output(call.output, other.output, stable):
             return MutantOutcome(name, "survived", advice), False
+    if hint:  # what tables.yml declares, and no test input where it makes a difference
+        return MutantOutcome(name, "survived", f"{advice} (no test input makes a difference to it yet)"), False
     return MutantOutcome(name, "equivalent"), False
+
+
+def empty_outputs(real: Sequence[Run]) -> bool:
+    """Every call of transform in the tests returned no rows: nothing about its rows was tested."""
+    outputs = [call.output for run in real if run.report for call in run.report.calls if call.output is not None]
+    return bool(outputs) and all(frame.total == 0 for frame in outputs)
 
 
 def mutation_problems(outcomes: Sequence[MutantOutcome]) -> tuple[MutationScore, list[Problem]]:

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from lakeforge.tables import TableSpec
 
 FUNCTIONS = "pyspark.sql.functions"
-_F = "_lakeforge_F"  # how the injected `import pyspark.sql.functions` is named in a mutant
 _OPS = "scaffolder.inside.mutation_ops"
+METADATA = ("_ingested_at", "_source_file")  # values no test can know: nulled, never changed
 RANKING = {"row_number", "rank", "dense_rank"}
 DEDUPE_METHODS = {"dropDuplicates", "drop_duplicates", "distinct", "dropDuplicatesWithinWatermark"}
 ORDER_FLIPS = {
@@ -58,56 +58,94 @@ class SourceMutant:
     name: str
     advice: str  # what a surviving mutant tells the model, in plain words ("your tests still pass ...")
     source: str
+    # A hint mutant rewrites what tables.yml says the table does (dedupe, filter, join, aggregate):
+    # when it returns the same rows as the real code, the tests never exercised that behaviour.
+    hint: bool = False
 
 
-def mutants_for(spec: TableSpec, source: str, parameters: list[str]) -> list[SourceMutant]:
-    """Every mutant of the module for this table; hint mutants only where they have a site."""
+def mutants_for(spec: TableSpec, source: str, parameters: list[str], salt: str = "") -> list[SourceMutant]:
+    """Every mutant of the module for this table; hint mutants only where they have a site.
+
+    The names a mutant adds to the module carry `salt` (drawn per round): code cannot know them
+    in advance, so it can neither import them nor set them to break the mutant.
+    """
+    names = _Injected(salt)
     tree = ast.parse(source)
-    found = [*output_mutants(spec, source, parameters)]
+    found = [*output_mutants(spec, source, parameters, names)]
     for name, advice, rewriter in hint_rewriters(spec):
-        mutated = _rewrite(tree, rewriter)
+        mutated = _rewrite(tree, rewriter, names)
         if mutated is not None:
-            found.append(SourceMutant(name, advice, mutated))
+            found.append(SourceMutant(name, advice, mutated, hint=True))
     return found
 
 
 # --- output mutants: the module unchanged, a wrapper around what transform returns -------------
 
 
-def output_mutants(spec: TableSpec, tree: str, parameters: list[str]) -> list[SourceMutant]:
+@dataclass(frozen=True)
+class _Injected:
+    salt: str
+
+    @property
+    def functions(self) -> str:
+        return f"_lf{self.salt}_F"
+
+    @property
+    def original(self) -> str:
+        return f"_lf{self.salt}_original"
+
+    @property
+    def mutate(self) -> str:
+        return f"_lf{self.salt}_mutate"
+
+
+def output_mutants(spec: TableSpec, source: str, parameters: list[str], names: _Injected) -> list[SourceMutant]:
     first = parameters[0] if parameters else ""
     params = ", ".join(parameters)
+
+    def around(name: str, advice: str, op: str, *extra: str) -> SourceMutant:
+        arguments = ", ".join([f"{names.original}({params})", *extra])
+        definition = (
+            f"from {_OPS} import {op} as {names.mutate}\n"
+            f"{names.original} = transform\n\n\n"
+            f"def transform({params}):\n    return {names.mutate}({arguments})\n"
+        )
+        return _wrapped(source, name, advice, definition)
+
     mutants = [
         _wrapped(
-            tree,
+            source,
             "input-unchanged",
             "when transform returns its input unchanged: assert the transformed rows",
             f"def transform({params}):\n    return {first}\n",
         ),
-        _around(tree, "no-rows", "when transform returns no rows: assert the exact expected rows", params, "no_rows"),
-        _around(
-            tree,
-            "row-missing",
-            "when one output row is missing: assert the exact rows and their count",
-            params,
-            "row_missing",
-        ),
-        _around(
-            tree,
+        around("no-rows", "when transform returns no rows: assert the exact expected rows", "no_rows"),
+        around("row-missing", "when one output row is missing: assert the exact rows and their count", "row_missing"),
+        around(
             "row-duplicated",
             "when one output row appears twice: assert the exact rows and their count",
-            params,
             "row_duplicated",
         ),
     ]
     for column in spec.schema_:
         mutants.append(
-            _around(
-                tree,
+            around(
                 f"null-{column.name}",
                 f"when every `{column.name}` is null: assert the values of {column.name}",
-                params,
                 "null_column",
+                repr(column.name),
+                repr(column.type),
+            )
+        )
+    for column in spec.schema_:
+        if column.name in METADATA or column.type.startswith("array<"):
+            continue
+        mutants.append(
+            around(
+                f"value-{column.name}",
+                f"when every `{column.name}` is a little off ({_VALUE_CHANGE.get(_kind(column.type), 'changed')}): "
+                f"assert the exact values of {column.name}, not a tolerance or a part of them",
+                "value_changed",
                 repr(column.name),
                 repr(column.type),
             )
@@ -115,19 +153,29 @@ def output_mutants(spec: TableSpec, tree: str, parameters: list[str]) -> list[So
     return mutants
 
 
+def _kind(type_string: str) -> str:
+    return "decimal" if type_string.startswith("decimal") else type_string
+
+
+_VALUE_CHANGE = {
+    "decimal": "one unit of its last digit more",
+    "double": "1 more",
+    "float": "1 more",
+    "int": "1 more",
+    "bigint": "1 more",
+    "smallint": "1 more",
+    "tinyint": "1 more",
+    "string": "one character longer",
+    "boolean": "negated",
+    "date": "one day later",
+    "timestamp": "one second later",
+    "timestamp_ntz": "one second later",
+}
+
+
 def _wrapped(source: str, name: str, advice: str, definition: str) -> SourceMutant:
     """The module as written, then a new `transform` defined after it (the last definition wins)."""
     return SourceMutant(name, advice, source.rstrip("\n") + "\n\n\n" + definition)
-
-
-def _around(tree: str, name: str, advice: str, params: str, op: str, *extra: str) -> SourceMutant:
-    arguments = ", ".join(["_lakeforge_original(" + params + ")", *extra])
-    definition = (
-        f"from {_OPS} import {op} as _lakeforge_mutate\n"
-        "_lakeforge_original = transform\n\n\n"
-        f"def transform({params}):\n    return _lakeforge_mutate({arguments})\n"
-    )
-    return _wrapped(tree, name, advice, definition)
 
 
 # --- hint mutants: rewrite pyspark calls --------------------------------------------------------
@@ -166,27 +214,26 @@ class _Names:
         return ""
 
 
-def _f(attribute: str) -> ast.Attribute:
-    return ast.Attribute(value=ast.Name(id=_F, ctx=ast.Load()), attr=attribute, ctx=ast.Load())
-
-
-def _f_call(attribute: str, *args: ast.expr) -> ast.Call:
-    return ast.Call(func=_f(attribute), args=list(args), keywords=[])
-
-
 class _Rewriter(ast.NodeTransformer):
-    def __init__(self, names: _Names) -> None:
+    def __init__(self, names: _Names, functions: str) -> None:
         self.names = names
+        self.functions = functions  # the injected name of pyspark.sql.functions
         self.sites = 0
+
+    def _f(self, attribute: str) -> ast.Attribute:
+        return ast.Attribute(value=ast.Name(id=self.functions, ctx=ast.Load()), attr=attribute, ctx=ast.Load())
+
+    def _f_call(self, attribute: str, *args: ast.expr) -> ast.Call:
+        return ast.Call(func=self._f(attribute), args=list(args), keywords=[])
 
 
 class _NoDedupe(_Rewriter):
     def visit_Call(self, node: ast.Call) -> ast.AST:
         func = node.func
-        if isinstance(func, ast.Attribute) and func.attr == "over" and isinstance(func.value, ast.Call):
-            if self.names.function(func.value.func) in RANKING:  # row_number().over(w) -> lit(1)
-                self.sites += 1
-                return _f_call("lit", ast.Constant(1))
+        ranked = isinstance(func, ast.Attribute) and func.attr == "over" and isinstance(func.value, ast.Call)
+        if ranked and self.names.function(func.value.func) in RANKING:  # type: ignore[union-attr]
+            self.sites += 1  # row_number().over(w) -> lit(1)
+            return self._f_call("lit", ast.Constant(1))
         node = self.generic_visit(node)  # type: ignore[assignment]
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr in DEDUPE_METHODS:
@@ -194,7 +241,7 @@ class _NoDedupe(_Rewriter):
             return func.value
         if self.names.function(func) in RANKING:
             self.sites += 1
-            return _f_call("lit", ast.Constant(1))
+            return self._f_call("lit", ast.Constant(1))
         return node
 
 
@@ -208,7 +255,7 @@ class _NoNotNull(_Rewriter):
             and operand.func.attr == "isNull"
         ):
             self.sites += 1
-            return _f_call("lit", ast.Constant(True))
+            return self._f_call("lit", ast.Constant(True))
         return self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
@@ -216,10 +263,10 @@ class _NoNotNull(_Rewriter):
         func = node.func
         if isinstance(func, ast.Attribute) and func.attr == "isNotNull" and not node.args:
             self.sites += 1
-            return _f_call("lit", ast.Constant(True))
+            return self._f_call("lit", ast.Constant(True))
         if self.names.function(func) == "isnotnull":
             self.sites += 1
-            return _f_call("lit", ast.Constant(True))
+            return self._f_call("lit", ast.Constant(True))
         if isinstance(func, ast.Attribute) and func.attr == "dropna":
             self.sites += 1
             return func.value
@@ -246,7 +293,7 @@ class _FlipOrder(_Rewriter):
         name = self.names.function(func)
         if name in ORDER_FLIPS:
             self.sites += 1
-            node.func = _f(ORDER_FLIPS[name])
+            node.func = self._f(ORDER_FLIPS[name])
         elif isinstance(func, ast.Attribute) and func.attr in ORDER_FLIPS and not name:
             self.sites += 1
             func.attr = ORDER_FLIPS[func.attr]
@@ -282,19 +329,19 @@ class _SwapJoin(_Rewriter):
 
 
 class _SwapAggregate(_Rewriter):
-    def __init__(self, names: _Names, functions: list[str], target: str) -> None:
-        super().__init__(names)
-        self.functions = functions
+    def __init__(self, names: _Names, injected: str, functions: list[str], target: str) -> None:
+        super().__init__(names, injected)
+        self.aggregates = functions
         self.target = target
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         node = self.generic_visit(node)  # type: ignore[assignment]
         func = node.func
-        if self.names.function(func) in self.functions:
+        if self.names.function(func) in self.aggregates:
             self.sites += 1
             if self.target == "one":
-                return _f_call("max", _f_call("lit", ast.Constant(1)))
-            node.func = _f(self.target)
+                return self._f_call("max", self._f_call("lit", ast.Constant(1)))
+            node.func = self._f(self.target)
             return node
         grouped = (
             isinstance(func, ast.Attribute)
@@ -302,12 +349,12 @@ class _SwapAggregate(_Rewriter):
             and isinstance(func.value.func, ast.Attribute)
             and func.value.func.attr in ("groupBy", "groupby")
         )
-        if grouped and isinstance(func, ast.Attribute) and func.attr in self.functions and self.target != "one":
+        if grouped and isinstance(func, ast.Attribute) and func.attr in self.aggregates and self.target != "one":
             self.sites += 1
             func.attr = self.target
         if isinstance(func, ast.Attribute) and func.attr == "agg" and node.args and isinstance(node.args[0], ast.Dict):
             for value in node.args[0].values:
-                if isinstance(value, ast.Constant) and value.value in self.functions and self.target != "one":
+                if isinstance(value, ast.Constant) and value.value in self.aggregates and self.target != "one":
                     self.sites += 1
                     value.value = self.target
         return node
@@ -357,26 +404,29 @@ def hint_rewriters(spec: TableSpec) -> list[tuple[str, str, type[_Rewriter] | tu
     return found
 
 
-def _rewrite(tree: ast.Module, rewriter: type[_Rewriter] | tuple[list[str], str]) -> str | None:
+def _rewrite(tree: ast.Module, rewriter: type[_Rewriter] | tuple[list[str], str], injected: _Injected) -> str | None:
     copy = ast.parse(ast.unparse(tree))
     names = _Names(copy)
-    visitor = _SwapAggregate(names, *rewriter) if isinstance(rewriter, tuple) else rewriter(names)
+    if isinstance(rewriter, tuple):
+        visitor: _Rewriter = _SwapAggregate(names, injected.functions, *rewriter)
+    else:
+        visitor = rewriter(names, injected.functions)
     mutated = visitor.visit(copy)
     if not visitor.sites:
         return None
-    _inject_functions_import(mutated)
+    _inject_functions_import(mutated, injected.functions)
     ast.fix_missing_locations(mutated)
     return ast.unparse(mutated)
 
 
-def _inject_functions_import(tree: ast.Module) -> None:
-    """`import pyspark.sql.functions as _lakeforge_F` after the docstring and `__future__` imports."""
+def _inject_functions_import(tree: ast.Module, alias: str) -> None:
+    """`import pyspark.sql.functions as <alias>` after the docstring and `__future__` imports."""
     position = 0
-    for position, node in enumerate(tree.body):  # noqa: B007
+    for position, node in enumerate(tree.body):
         docstring = position == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
         if not (docstring or future):
             break
     else:
         position = len(tree.body)
-    tree.body.insert(position, ast.Import(names=[ast.alias(name=FUNCTIONS, asname=_F)]))
+    tree.body.insert(position, ast.Import(names=[ast.alias(name=FUNCTIONS, asname=alias)]))

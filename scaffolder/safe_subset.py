@@ -60,6 +60,21 @@ LAKEFORGE_NAMES = {
     "lakeforge.observability": {"monte_carlo_rule"},
 }
 LAKEFORGE_TEST_NAMES = {"lakeforge.testing": {"make_df", "assert_df_equal", "assert_schema_equal"}}
+# typing is allowed for annotations only: get_type_hints and ForwardRef evaluate strings.
+TYPING_NAMES = {
+    "Any", "Optional", "Union", "List", "Dict", "Tuple", "Set", "FrozenSet", "Iterable", "Iterator", "Sequence",
+    "Mapping", "Callable", "Literal", "Final", "ClassVar", "TYPE_CHECKING", "Generator", "NamedTuple", "cast",
+}  # fmt: skip
+# What tells the round from the user's machine later, or a run from a run: who runs it, when, chance.
+# Transformations and tests are deterministic functions of their inputs (load time comes from
+# lakeforge.io.add_ingestion_metadata).
+NONDETERMINISTIC = {
+    "current_user", "user", "session_user", "current_catalog", "current_database", "current_schema",
+    "current_date", "current_timestamp", "current_timezone", "localtimestamp", "now", "curdate", "today", "utcnow",
+    "unix_timestamp", "rand", "randn", "random", "uuid", "shuffle", "monotonically_increasing_id", "input_file_name",
+    "input_file_block_start", "input_file_block_length", "spark_partition_id", "version", "try_aes_decrypt",
+}  # fmt: skip
+MODULE_NAMES = {"SCHEMA", "transform"}  # what a test imports from its module (an input's: SCHEMA)
 BUILTINS = {
     "abs", "all", "any", "bool", "bytes", "chr", "dict", "divmod", "enumerate", "filter", "float", "frozenset",
     "hash", "int", "isinstance", "iter", "len", "list", "map", "max", "min", "next", "ord", "pow", "print",
@@ -83,13 +98,27 @@ DENIED_ATTRIBUTES = {
     "interruptAll", "interruptTag", "interruptOperation", "builder", "getActiveSession", "active", "client",
     "registerFunction", "registerJavaFunction", "reflect", "java_method", "try_reflect", "call_udf",
     "call_function", "format_map", "mro", "profile", "tvf", "getOrCreate", "create", "remote",
+    "observe", "Observation", "sameSemantics", "semanticHash", "explain", "executionInfo", "hint",
+    *NONDETERMINISTIC,
 }  # fmt: skip
 SQL_METHODS = {"expr", "selectExpr", "where", "filter"}
-SQL_DENIED = re.compile(r"\b(reflect|java_method|try_reflect|call_function|call_udf|udf)\s*\(", re.I)
+SQL_DENIED = re.compile(
+    r"\b(reflect|java_method|try_reflect|call_function|call_udf|udf|" + "|".join(sorted(NONDETERMINISTIC)) + r")\s*\(",
+    re.I,
+)
 PYTEST_NAMES = {"mark", "fixture", "raises", "approx", "param", "fail", "warns"}
-PYTEST_DENIED_MARKS = {"skip", "skipif", "xfail", "usefixtures", "unguarded"}
+PYTEST_DENIED_MARKS = {"skip", "skipif", "xfail", "usefixtures", "unguarded", "filterwarnings"}
+RESERVED = ("_lf", "_lakeforge")  # names scaffold's mutants inject
 FIXTURES = {"spark"}
-EXCEPTION_INFO = {"value", "type", "match", "typename", "errisinstance", "group_contains", "args"}  # pytest.raises, exceptions
+EXCEPTION_INFO = {
+    "value",
+    "type",
+    "match",
+    "typename",
+    "errisinstance",
+    "group_contains",
+    "args",
+}  # pytest.raises, exceptions
 
 
 @dataclass
@@ -148,6 +177,9 @@ class _Checker(ast.NodeVisitor):
         self.own: set[str] = set()  # functions and classes the file defines
         self.fixtures: set[str] = set()
         self.parametrized: dict[int, set[str]] = {}  # id(function) -> its parametrize argnames
+        self.sql_calls: set[int] = set()  # functions called with SQL (checked at the call)
+        self.strings: set[str] = set()  # names bound to strings built at run time
+        self.docstrings: set[int] = set()
 
     def report(self, rule: str, node: ast.AST, what: str, fix: str) -> None:
         line = getattr(node, "lineno", "?")
@@ -162,7 +194,7 @@ class _Checker(ast.NodeVisitor):
             return True
         if name in LAKEFORGE_NAMES or name == "lakeforge":
             return True
-        if self.context.is_test and (name in LAKEFORGE_TEST_NAMES or name == self.context.module):
+        if self.context.is_test and name in LAKEFORGE_TEST_NAMES:
             return True
         return self.context.is_test and name in self.context.inputs
 
@@ -178,6 +210,14 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
+            if alias.name in (self.context.module, *self.context.inputs):
+                self.report(
+                    "import-not-allowed",
+                    node,
+                    f"import {alias.name}",
+                    f"from {alias.name} import SCHEMA, transform (a test uses nothing else of it)",
+                )
+                continue
             if not self.module_allowed(alias.name):
                 self.report("import-not-allowed", node, f"import {alias.name}", self._imports_hint())
                 continue
@@ -190,7 +230,12 @@ class _Checker(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         module = node.module or ""
         if node.level:
-            self.report("import-not-allowed", node, f"a relative import (from {'.' * node.level}{module})", "import by the full name")
+            self.report(
+                "import-not-allowed",
+                node,
+                f"a relative import (from {'.' * node.level}{module})",
+                "import by the full name",
+            )
             return
         if module == "__future__":
             return
@@ -211,16 +256,22 @@ class _Checker(ast.NodeVisitor):
             if module == "lakeforge":
                 self.report("import-not-allowed", node, f"from lakeforge import {alias.name}", self._imports_hint())
                 continue
-            if self.context.is_test and module in self.context.inputs and alias.name != "SCHEMA":
-                self.report(
-                    "import-not-allowed", node, f"from {module} import {alias.name}", "from an input's module import only SCHEMA"
-                )
+            if self.context.is_test and (module == self.context.module or module in self.context.inputs):
+                allowed = MODULE_NAMES if module == self.context.module else {"SCHEMA"}
+                if alias.name not in allowed:
+                    self.report(
+                        "import-not-allowed",
+                        node,
+                        f"from {module} import {alias.name}",
+                        f"a test imports only {' and '.join(sorted(allowed))} from it: test transform, not its helpers",
+                    )
+                self.imported[local] = qualified  # model code: never imported here to look at it
                 continue
             if not self.module_allowed(module) and not self.module_allowed(qualified):
                 self.report("import-not-allowed", node, f"from {module} import {alias.name}", self._imports_hint())
                 continue
-            if module == self.context.module or module in self.context.inputs:
-                self.imported[local] = qualified  # model code: never imported here to look at it
+            if module == "typing" and alias.name not in TYPING_NAMES:
+                self.report("name-not-allowed", node, f"from typing import {alias.name}", "typing is for annotations")
                 continue
             target = _resolve(module, alias.name)
             if isinstance(target, ModuleType):
@@ -239,10 +290,19 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Name(self, node: ast.Name) -> None:
         name = node.id
+        if isinstance(node.ctx, ast.Load) and self._is_expr(node) and id(node) not in self.sql_calls:
+            self.report("sql-not-allowed", node, f"{name} passed as a value", "call it with a literal SQL string")
+        if name.startswith(RESERVED):
+            self.report("name-not-allowed", node, f"the name {name}", "names starting with _lf are scaffold's own")
         if name.startswith("__") and name.endswith("__"):
             if name not in DUNDER_NAMES:
                 self.report("no-dunder", node, f"the name {name}", "dunder names reach Python's internals")
-        elif isinstance(node.ctx, ast.Load) and name not in self.bound and hasattr(builtins, name) and name not in BUILTINS:
+        elif (
+            isinstance(node.ctx, ast.Load)
+            and name not in self.bound
+            and hasattr(builtins, name)
+            and name not in BUILTINS
+        ):
             self.report(
                 "name-not-allowed",
                 node,
@@ -252,8 +312,12 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attribute = node.attr
+        if (attribute == "selectExpr" or self._is_expr(node)) and id(node) not in self.sql_calls:
+            self.report("sql-not-allowed", node, f".{attribute} passed as a value", "call it with a literal SQL string")
         if isinstance(node.ctx, (ast.Store, ast.Del)):
-            self.report("no-attribute-assignment", node, f"assigns .{attribute}", "build new values instead of changing objects")
+            self.report(
+                "no-attribute-assignment", node, f"assigns .{attribute}", "build new values instead of changing objects"
+            )
         if attribute.startswith("_"):
             self.report("no-dunder", node, f".{attribute}", "private and dunder attributes are not part of any API")
             return self.generic_visit(node)
@@ -272,10 +336,16 @@ class _Checker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def _attribute_known(self, node: ast.Attribute, attribute: str) -> bool:
-        if attribute in api_attributes() or attribute in self.context.columns or attribute in self.own:
+        if self._chain(node.value) == ["pytest", "mark"]:  # pytest.mark.<marker>: any marker but these
+            if attribute in PYTEST_DENIED_MARKS:
+                self.report(
+                    "no-skip",
+                    node,
+                    f"pytest.mark.{attribute}",
+                    "generated tests run, always, with only the spark fixture",
+                )
             return True
-        # pytest.mark.<any marker>: markers are names
-        return self._chain(node.value) == ["pytest", "mark"]
+        return attribute in api_attributes() or attribute in self.context.columns or attribute in self.own
 
     def _chain(self, node: ast.AST) -> list[str]:
         if isinstance(node, ast.Name):
@@ -298,31 +368,65 @@ class _Checker(ast.NodeVisitor):
     def _module_attribute(self, node: ast.Attribute, module: str, attribute: str) -> None:
         if module == "pytest":
             if attribute not in PYTEST_NAMES:
-                self.report("name-not-allowed", node, f"pytest.{attribute}", f"tests may use pytest.{', pytest.'.join(sorted(PYTEST_NAMES))}")
+                self.report(
+                    "name-not-allowed",
+                    node,
+                    f"pytest.{attribute}",
+                    f"tests may use pytest.{', pytest.'.join(sorted(PYTEST_NAMES))}",
+                )
             return
         if self._chain(node.value) == ["pytest", "mark"] or module == "pytest.mark":
             return
         if module.startswith("lakeforge"):
-            allowed = LAKEFORGE_NAMES.get(module, set()) | (LAKEFORGE_TEST_NAMES.get(module, set()) if self.context.is_test else set())
+            allowed = LAKEFORGE_NAMES.get(module, set()) | (
+                LAKEFORGE_TEST_NAMES.get(module, set()) if self.context.is_test else set()
+            )
             target = _resolve(module, attribute)
             if isinstance(target, ModuleType) and self.module_allowed(target.__name__):
                 return
             if attribute not in allowed:
                 self.report("name-not-allowed", node, f"{module}.{attribute}", self._imports_hint())
             return
+        if module == "typing" and attribute not in TYPING_NAMES:
+            self.report("name-not-allowed", node, f"typing.{attribute}", "typing is for annotations")
+            return
         target = _resolve(module, attribute)
-        if target is _MISSING and not _is_package(module):
+        if target is _MISSING:
             self.report("name-not-allowed", node, f"{module}.{attribute}", f"{module} has no public {attribute}")
         elif isinstance(target, ModuleType) and not self.module_allowed(target.__name__):
-            self.report("import-not-allowed", node, f"{module}.{attribute} (the module {target.__name__})", self._imports_hint())
+            self.report(
+                "import-not-allowed", node, f"{module}.{attribute} (the module {target.__name__})", self._imports_hint()
+            )
         elif attribute in DENIED_ATTRIBUTES:
             self.report("name-not-allowed", node, f"{module}.{attribute}", _denied_fix(attribute))
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
-        if name in SQL_METHODS and node.args:
-            self._sql(node, name)
+        if self._is_expr(func) or name == "selectExpr":
+            self.sql_calls.add(id(func))
+            for argument in node.args:
+                if not (isinstance(argument, ast.Constant) and isinstance(argument.value, str)):
+                    self.report(
+                        "sql-not-allowed",
+                        node,
+                        f"{name or 'expr'}() with SQL that is not a literal string",
+                        "write each SQL expression as a literal string, or use pyspark.sql.functions",
+                    )
+                    break
+        elif name in ("where", "filter") and node.args:
+            argument = node.args[0]
+            if (
+                isinstance(argument, ast.Starred)
+                or _builds_string(argument)
+                or (isinstance(argument, ast.Name) and argument.id in self.strings)
+            ):
+                self.report(
+                    "sql-not-allowed",
+                    node,
+                    f"{name}() with a SQL string built at run time",
+                    "pass a Column condition (F.col(...) ...) or a literal SQL string",
+                )
         if isinstance(func, ast.Attribute) and func.attr == "format":
             template = func.value
             if not (isinstance(template, ast.Constant) and isinstance(template.value, str)):
@@ -331,16 +435,31 @@ class _Checker(ast.NodeVisitor):
                 self.report("format-not-allowed", node, "a format field that looks up attributes", "use an f-string")
         self.generic_visit(node)
 
-    def _sql(self, node: ast.Call, name: str) -> None:
-        texts = [a for a in node.args if not isinstance(a, ast.Starred)]
-        for argument in texts:
-            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
-                if SQL_DENIED.search(argument.value):
-                    self.report("sql-not-allowed", node, f"{name}() calls Java or a UDF", "use pyspark.sql.functions")
-            elif name in ("expr", "selectExpr") and not isinstance(argument, (ast.Constant, ast.Name)):
-                self.report("sql-not-allowed", node, f"{name}() with a computed SQL string", "write the SQL as a literal, or use pyspark.sql.functions")
-            elif name in ("expr", "selectExpr") and isinstance(argument, ast.Name):
-                self.report("sql-not-allowed", node, f"{name}() with SQL from a variable", "write the SQL as a literal")
+    def _is_expr(self, node: ast.AST) -> bool:
+        """`F.expr`, `functions.expr`, or a name imported as pyspark.sql.functions.expr."""
+        if isinstance(node, ast.Name):
+            return self.imported.get(node.id, "").endswith("functions.expr")
+        if isinstance(node, ast.Attribute) and node.attr == "expr":
+            module = self._module_of(node.value)
+            return module is not None and module.startswith("pyspark.sql.functions")
+        return False
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and id(node) not in self.docstrings and SQL_DENIED.search(node.value):
+            self.report(
+                "sql-not-allowed",
+                node,
+                f"a string that calls {SQL_DENIED.search(node.value).group(1)}() in SQL",  # type: ignore[union-attr]
+                "no Java reflection, UDFs, clocks, users or randomness in SQL either",
+            )
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        folded = _fold(node)
+        if isinstance(folded, str) and SQL_DENIED.search(folded):
+            self.report(
+                "sql-not-allowed", node, "a string built to call a denied SQL function", "write SQL as a literal"
+            )
+        self.generic_visit(node)
 
     # --- definitions and statements ----------------------------------------------------------------
 
@@ -364,7 +483,12 @@ class _Checker(ast.NodeVisitor):
         if not self.context.is_test:
             self.report("no-classes", node, f"class {node.name}", "a transformation is functions and constants")
         elif node.bases or node.keywords:
-            self.report("no-classes", node, f"class {node.name} with a base", "test classes group tests: `class TestX:` with no base")
+            self.report(
+                "no-classes",
+                node,
+                f"class {node.name} with a base",
+                "test classes group tests: `class TestX:` with no base",
+            )
         self.generic_visit(node)
 
     def visit_Global(self, node: ast.Global) -> None:
@@ -375,7 +499,9 @@ class _Checker(ast.NodeVisitor):
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
         if node.type is None:
-            self.report("no-bare-except", node, "a bare except:", "catch the exception you expect (or use pytest.raises)")
+            self.report(
+                "no-bare-except", node, "a bare except:", "catch the exception you expect (or use pytest.raises)"
+            )
         elif isinstance(node.type, ast.Name) and node.type.id == "BaseException":
             self.report("no-bare-except", node, "except BaseException", "catch the exception you expect")
         self.generic_visit(node)
@@ -396,23 +522,28 @@ class _Checker(ast.NodeVisitor):
     # --- tests: fixtures and markers -----------------------------------------------------------------
 
     def _fixtures(self, node: ast.FunctionDef) -> None:
-        is_fixture = any(self._chain(d.func if isinstance(d, ast.Call) else d)[:2] == ["pytest", "fixture"] for d in node.decorator_list)
+        is_fixture = any(
+            self._chain(d.func if isinstance(d, ast.Call) else d)[:2] == ["pytest", "fixture"]
+            for d in node.decorator_list
+        )
         names: set[str] = set()
         for decorator in node.decorator_list:
             call = decorator if isinstance(decorator, ast.Call) else None
             chain = self._chain(decorator.func if call else decorator)
             if chain[:2] == ["pytest", "mark"] and len(chain) > 2:
                 mark = chain[2]
-                if mark in PYTEST_DENIED_MARKS:
-                    self.report("no-skip", decorator, f"@pytest.mark.{mark}", "generated tests run, always, with only the spark fixture")
                 if mark == "parametrize" and call and call.args:
                     first = call.args[0]
                     if isinstance(first, ast.Constant) and isinstance(first.value, str):
                         names |= {n.strip() for n in first.value.split(",") if n.strip()}
                     elif isinstance(first, (ast.List, ast.Tuple)):
-                        names |= {e.value for e in first.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
+                        names |= {
+                            e.value for e in first.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                        }
                     if any(k.arg == "indirect" for k in call.keywords):
-                        self.report("no-fixtures", decorator, "parametrize(indirect=...)", "parametrize values, not fixtures")
+                        self.report(
+                            "no-fixtures", decorator, "parametrize(indirect=...)", "parametrize values, not fixtures"
+                        )
         if not (node.name.startswith("test") or is_fixture):
             return
         arguments = [a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]]
@@ -428,11 +559,21 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Module(self, node: ast.Module) -> None:
         for child in ast.walk(node):
+            if isinstance(child, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and child.body:
+                first = child.body[0]
+                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                    self.docstrings.add(id(first.value))
+            assigned = isinstance(child, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and child.value is not None
+            if assigned and (_builds_string(child.value) or _is_text(child.value)):  # type: ignore[union-attr]
+                targets = child.targets if isinstance(child, ast.Assign) else [child.target]
+                self.strings |= {t.id for t in targets if isinstance(t, ast.Name)}
+        for child in ast.walk(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 self.own.add(child.name)
                 self.bound.add(child.name)
                 if isinstance(child, ast.FunctionDef) and any(
-                    self._chain(d.func if isinstance(d, ast.Call) else d)[-1:] == ["fixture"] for d in child.decorator_list
+                    self._chain(d.func if isinstance(d, ast.Call) else d)[-1:] == ["fixture"]
+                    for d in child.decorator_list
                 ):
                     self.fixtures.add(child.name)
             elif isinstance(child, ast.Name) and isinstance(child.ctx, (ast.Store, ast.Del)):
@@ -454,6 +595,38 @@ class _Checker(ast.NodeVisitor):
 _MISSING = object()
 
 
+def _is_text(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _builds_string(node: ast.AST) -> bool:
+    """An expression that makes a string at run time: an f-string, concatenation, join, format, str()."""
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        return any(
+            _builds_string(side) or (isinstance(side, ast.Constant) and isinstance(side.value, str))
+            for side in (node.left, node.right)
+        )
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in ("join", "format", "replace", "upper", "lower", "strip"):
+            return True
+        return isinstance(func, ast.Name) and func.id in ("str", "repr", "chr")
+    return False
+
+
+def _fold(node: ast.AST) -> object:
+    """The value of a concatenation of constants ('ref' + 'lect(1)'), else None."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _fold(node.left), _fold(node.right)
+        if isinstance(left, str) and isinstance(right, str):
+            return left + right
+    return None
+
+
 TRUSTED = ("pyspark", "lakeforge", "pytest", "_pytest", "chispa", *STDLIB)
 
 
@@ -466,22 +639,15 @@ def _resolve(module: str, attribute: str) -> Any:
         return _MISSING
     try:
         owner = importlib.import_module(module)
-    except Exception:  # noqa: BLE001 - an unknown module: nothing to resolve against
+    except Exception:
         return _MISSING
     value = getattr(owner, attribute, _MISSING)
     if value is _MISSING:
         try:
             return importlib.import_module(f"{module}.{attribute}")
-        except Exception:  # noqa: BLE001
+        except Exception:
             return _MISSING
     return value
-
-
-def _is_package(module: str) -> bool:
-    try:
-        return hasattr(importlib.import_module(module), "__path__")
-    except Exception:  # noqa: BLE001
-        return False
 
 
 def _denied_fix(attribute: str) -> str:

@@ -53,6 +53,7 @@ INSIDE_HOME = "/home/scaffold"
 INSIDE_DATA = "/data"
 INSIDE_REPO = "/repo"  # the mount point each worker's private repo goes on
 INSIDE_SCRATCH = "/scratch"  # the server's warehouse, local dirs and JVM temp files; fallback workers' folders
+INSIDE_WORKER_TMP = "/wtmp"  # each worker's private temp folder when the interpreter itself lives under /tmp
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # /etc entries the dynamic linker, Python and Java read; everything else of /etc stays out.
 ETC_SHOWN = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "mime.types")
@@ -226,6 +227,12 @@ def seccomp_supported() -> bool:
     return platform.machine() in ("x86_64", "aarch64")
 
 
+def worker_tmp(readable: Sequence[Path]) -> str:
+    """/tmp for each worker, unless the interpreter or its packages live there (a venv in /tmp):
+    a private /tmp over it would hide them, so the workers' own temp folder goes elsewhere."""
+    return INSIDE_WORKER_TMP if any(_under(Path("/tmp"), p) for p in readable) else "/tmp"
+
+
 def round_layout(sandbox: Sandbox, root: Path, base: Path, environ: Mapping[str, str]) -> Layout:
     """What the validation round (and `scaffold sandbox`'s proof) may see, for this repo and sandbox.
 
@@ -311,7 +318,7 @@ class Bubblewrap(Sandbox):
         args += ["--size", str(layout.tmp_bytes), "--tmpfs", INSIDE_SCRATCH]
         args += ["--tmpfs", "/tmp"]  # read-only at the end: each worker mounts its own /tmp
         args += ["--size", str(layout.home_bytes), "--tmpfs", INSIDE_HOME]
-        args += ["--dir", INSIDE_REPO]
+        args += ["--dir", INSIDE_REPO, "--dir", INSIDE_WORKER_TMP]
         done: list[Path] = []
         for path in sorted(set(layout.readable), key=lambda p: len(p.parts)):
             if any(_under(root, path) for root in (*done, Path("/usr"))):
@@ -423,8 +430,12 @@ _BWRAP_PROBE = ["--ro-bind", "/usr", "/usr", "--dev", "/dev", "--proc", "/proc",
 @functools.lru_cache(maxsize=4)
 def _bwrap_works(binary: str) -> str:
     """Empty when bubblewrap can create its namespaces here, else its first error line."""
-    links = [a for name in ("bin", "lib", "lib64") if (Path("/") / name).is_symlink() for a in
-             ("--symlink", os.readlink(Path("/") / name), f"/{name}")]
+    links = [
+        a
+        for name in ("bin", "lib", "lib64")
+        if (Path("/") / name).is_symlink()
+        for a in ("--symlink", os.readlink(Path("/") / name), f"/{name}")
+    ]
     try:
         done = subprocess.run(
             [binary, *_BWRAP_PROBE, *links, "--die-with-parent", "--", "/usr/bin/true"],

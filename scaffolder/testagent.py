@@ -111,8 +111,25 @@ def generate_tests(
     spark.start()
     try:
         return _rounds(
-            project, spec, provider, builder, cache, audit, redactor, report, spark, sandbox, environ,
-            round_settings, module, tests, baseline_digest, new_rel, target_coverage, max_rounds, notify,
+            project,
+            spec,
+            provider,
+            builder,
+            cache,
+            audit,
+            redactor,
+            report,
+            spark,
+            sandbox,
+            environ,
+            round_settings,
+            module,
+            tests,
+            baseline_digest,
+            new_rel,
+            target_coverage,
+            max_rounds,
+            notify,
         )
     finally:
         spark.close()
@@ -147,7 +164,11 @@ def _rounds(
         result = run_round(
             project.root,
             project.package,
-            [Candidate(spec, files, [], mutants=True, coverage=True, mutate_passing=True, persons={test_rel})],
+            [
+                Candidate(
+                    spec, files, [], mutants=True, coverage=True, mutate_passing=True, persons={test_rel}, probes=False
+                )
+            ],
             round_settings,
             sandbox,
             environ,

@@ -31,8 +31,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from lakeforge.jvm import archive_path, archive_ready, cache_dir
-from lakeforge.tables import TableSpec
-from scaffolder import judge
+from lakeforge.tables import TablesFile, TableSpec, load_tables
+from scaffolder import judge, probes
 from scaffolder.checks import test_functions
 from scaffolder.cleanup import remove_tree
 from scaffolder.errors import ScaffoldError
@@ -63,6 +63,7 @@ from scaffolder.sandbox import (
     SandboxMode,
     round_layout,
     sandbox_environment,
+    worker_tmp,
 )
 from scaffolder.sanitize import clean
 from scaffolder.stubs import parameters
@@ -97,6 +98,7 @@ class Candidate:
     coverage: bool = False  # measure the module's line and branch coverage per test
     mutate_passing: bool = False  # run the mutants against the passing tests even if others failed
     persons: set[str] = field(default_factory=set)  # test files in `files` a person wrote: they may skip
+    probes: bool = True  # the contract probe and the metamorphic runs (inputs the tests did not choose)
 
 
 @dataclass
@@ -132,6 +134,7 @@ class RoundSpark:
         self.ready_message: Ready | None = None
         self.fatal = ""
         self.jvm_starts = 0
+        self.generation = 0  # which start the reader thread belongs to: an old one's end is not news
         self.to_zygote = -1
         self.started_at = 0.0
 
@@ -174,8 +177,14 @@ class RoundSpark:
         log = (self.base / "sandbox.log").open("wb")
         try:
             self.process = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                pass_fds=pass_fds, start_new_session=True, cwd=str(self.base),
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=pass_fds,
+                start_new_session=True,
+                cwd=str(self.base),
             )
         except OSError as exc:
             raise RoundError(f"the sandbox could not start ({exc}): check `scaffold sandbox`") from None
@@ -184,7 +193,10 @@ class RoundSpark:
             for fd in (zygote_in, zygote_out, *([layout.seccomp_fd] if layout.seccomp_fd is not None else [])):
                 os.close(fd)
         self.jvm_starts += 1
-        threading.Thread(target=self._read, args=(from_zygote,), name="scaffold-round-reader", daemon=True).start()
+        self.generation += 1
+        threading.Thread(
+            target=self._read, args=(from_zygote, self.generation), name="scaffold-round-reader", daemon=True
+        ).start()
         archive = str(archive_path()) if archive_ready() and archive_path().is_file() else None
         self._send(
             Config(
@@ -196,12 +208,14 @@ class RoundSpark:
                 data=INSIDE_DATA if bwrap and data.is_dir() else (str(data) if data.is_dir() else None),
                 writable=[home],
                 credentials=[str(p) for p in layout.credentials],
+                worker_tmp=worker_tmp(layout.readable) if bwrap else "/tmp",
             )
         )
 
-    def ensure_running(self) -> None:
-        """A sandbox whose server or zygote died (model code can kill its own JVM) is replaced."""
-        if self.process is not None and (self.process.poll() is not None or self.fatal):
+    def ensure_running(self, fresh: bool = False) -> None:
+        """A sandbox whose server or zygote died (model code can stop its own JVM) is replaced;
+        `fresh` replaces it anyway (a JVM that is still shutting down looks alive for a while)."""
+        if self.process is not None and (fresh or self.process.poll() is not None or self.fatal):
             self._stop()
             self.base = Path(tempfile.mkdtemp(prefix="scaffold-round-")).resolve()
             self.process, self.fatal, self.ready_message = None, "", None
@@ -212,7 +226,9 @@ class RoundSpark:
         if self.process is None:
             self.start()
         if not self.ready_event.wait(timeout):
-            raise RoundError(f"the round's Spark server was not ready within {timeout:g}s: see {self.base / 'sandbox.log'}")
+            raise RoundError(
+                f"the round's Spark server was not ready within {timeout:g}s: see {self.base / 'sandbox.log'}"
+            )
         if self.ready_message is None:
             raise RoundError(f"the round's sandbox could not start: {self.fatal or self._log_tail()}")
         return self.ready_message
@@ -271,10 +287,12 @@ class RoundSpark:
             self._fail_pending(self.fatal or "the round's sandbox stopped")
         return future
 
-    def _read(self, fd: int) -> None:
+    def _read(self, fd: int, generation: int) -> None:
         try:
             while True:
                 message = ZYGOTE_MESSAGE.validate_json(read_frame(fd, MAX_RELAY))
+                if generation != self.generation:
+                    break
                 if isinstance(message, Ready):
                     self.ready_message = message
                     self.ready_event.set()
@@ -286,14 +304,15 @@ class RoundSpark:
                         future = self.pending.pop(message.run_id, None)
                     if future is not None:
                         future.set_result(message)
-        except (EOFError, OSError, ValidationError, Exception) as exc:  # noqa: BLE001 - any end is the end
-            if not self.fatal:
+        except (EOFError, OSError, ValidationError, Exception) as exc:
+            if not self.fatal and generation == self.generation:
                 self.fatal = f"the round's sandbox stopped ({type(exc).__name__}: {self._log_tail()})"
         finally:
             with contextlib.suppress(OSError):
                 os.close(fd)
-            self.ready_event.set()
-            self._fail_pending(self.fatal or "the round's sandbox stopped")
+            if generation == self.generation:  # a sandbox replaced since is none of this thread's business
+                self.ready_event.set()
+                self._fail_pending(self.fatal or "the round's sandbox stopped")
 
     def _fail_pending(self, why: str) -> None:
         with self.lock:
@@ -346,6 +365,11 @@ class _Table:
     mutants: list[SourceMutant] = field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
+    tables_file: TablesFile | None = None
+    parameters: list[str] = field(default_factory=list)
+    probe: list[probes.Planned] | None = None  # what the probe run was sent (once the real runs passed)
+    request: Callable[..., RunRequest] | None = None  # builds this table's run requests
+    round_id: str = ""  # the files the current sandbox holds (a new sandbox, a new id)
 
 
 def repo_files(root: Path) -> dict[str, str]:
@@ -370,7 +394,9 @@ def _test_count(files: dict[str, str]) -> int:
     return count
 
 
-def _plan(root: Path, package: str, candidate: Candidate, settings: RoundSettings, round_id: str) -> tuple[_Table, list[_Planned]]:
+def _plan(
+    root: Path, package: str, candidate: Candidate, settings: RoundSettings, round_id: str
+) -> tuple[_Table, list[_Planned]]:
     spec = candidate.spec
     module_rel = spec.module_path(package)
     source = candidate.files.get(module_rel)
@@ -378,40 +404,44 @@ def _plan(root: Path, package: str, candidate: Candidate, settings: RoundSetting
         source = (root / module_rel).read_text(encoding="utf-8")
     generated = {rel for rel in candidate.files if rel.startswith("tests/")}
     tests = [*sorted(generated), *candidate.extra_tests]
-    table = _Table(candidate, spec.module_name(package), module_rel, source, tests, generated)
+    table = _Table(candidate, spec.module_name(package), module_rel, source, tests, generated, round_id=round_id)
     test_files = {rel: candidate.files.get(rel) or (root / rel).read_text(encoding="utf-8") for rel in tests}
     deadline = min(settings.round_timeout, settings.test_timeout * (_test_count(test_files) + 2) + 60)
 
     def request(source: str, **extra: object) -> RunRequest:
-        return RunRequest(
-            run_id=secrets.token_hex(8),
-            round_id=round_id,
-            nonce=secrets.token_hex(16),
-            table=spec.name,
-            module=spec.module_name(package),
-            module_path=module_rel,
-            source=source,
-            tests=tests,
-            test_timeout=settings.test_timeout,
-            deadline=deadline,
-            seed=secrets.randbits(32),
-            limits=Limits(),
-            **extra,  # type: ignore[arg-type]
-        )
+        fields: dict[str, object] = {
+            "run_id": secrets.token_hex(8),
+            "round_id": round_id,
+            "nonce": secrets.token_hex(16),
+            "table": spec.name,
+            "module": spec.module_name(package),
+            "module_path": module_rel,
+            "source": source,
+            "tests": tests,
+            "test_timeout": settings.test_timeout,
+            "deadline": deadline,
+            "seed": secrets.randbits(32),
+            "limits": Limits(),
+        }
+        return RunRequest(**{**fields, **extra})  # type: ignore[arg-type]
 
+    table.request = request
+    table.parameters = parameters(spec)
+    if candidate.probes and (root / "tables.yml").is_file():
+        table.tables_file = load_tables(root / "tables.yml")
     planned = [
         _Planned(request(source, coverage=candidate.coverage), spec.name, "real", f"real-{n}")
         for n in range(1, settings.repeat + 1)
     ]
     if candidate.mutants:
         try:
-            table.mutants = mutants_for(spec, source, parameters(spec))
+            table.mutants = mutants_for(spec, source, parameters(spec), salt=secrets.token_hex(4))
         except SyntaxError:
             table.mutants = []
         for mutant in table.mutants:
             planned.append(
                 _Planned(
-                    request(mutant.source, stop_at_first_failure=True, record_inputs=False),
+                    request(mutant.source, stop_at_first_failure=True),
                     spec.name,
                     "mutant",
                     mutant.name,
@@ -456,14 +486,7 @@ def run_round(
         random.SystemRandom().shuffle(queue)
         deadline = time.monotonic() + settings.round_timeout
         _execute(engine, queue, tables, settings, deadline, notify)
-        if not engine.alive:  # the server or zygote died under the round: its unfinished runs, once more
-            lost = _lost_runs(tables, queue)
-            engine.ensure_running()
-            engine.wait_ready()
-            round_id = engine.send_round(files, (root / "data").is_dir())
-            for planned in lost:
-                planned.request.round_id = round_id
-            _execute(engine, lost, tables, settings, deadline, notify)
+        round_id = _survive(engine, queue, tables, settings, deadline, notify, files, root, round_id)
         _retry_mutants(engine, tables, settings, deadline, round_id, notify)
         for name, table in tables.items():
             verdict = _verdict(table)
@@ -532,23 +555,117 @@ def _execute(
             if os.environ.get("SCAFFOLD_DEBUG_RUNS"):
                 inner = run.report.seconds if run.report else -1
                 tests = [(t.test[:20], round(t.seconds, 2), t.outcome) for t in run.report.tests] if run.report else []
-                print(f"RUN {planned.table} {planned.name} outer={run.done.seconds:.2f} inner={inner:.2f} {tests}", file=sys.stderr)
+                print(
+                    f"RUN {planned.table} {planned.name} outer={run.done.seconds:.2f} inner={inner:.2f} {tests}",
+                    file=sys.stderr,
+                )
             if planned.kind == "real" and not table.candidate.mutate_passing and _failed(table, run):
                 table.cancelled = True  # its verdict is decided: no more runs for it
+            elif planned.kind == "real" and table.probe is None:
+                probe = _plan_probe(table, settings)
+                if probe is not None:  # after the real runs, on the rows their tests chose
+                    queue.insert(random.randrange(len(queue) + 1), probe)
+
+
+def _survive(
+    engine: RoundSpark,
+    queue: list[_Planned],
+    tables: dict[str, _Table],
+    settings: RoundSettings,
+    deadline: float,
+    notify: Callable[[str, str], None],
+    files: dict[str, str],
+    root: Path,
+    round_id: str,
+) -> str:
+    """The server or zygote died under the round (model code can stop its own JVM): find who.
+
+    The lost runs go again on a new sandbox; if it dies again, table by table, so the table
+    whose runs stop it fails with that said, and every other table still gets its verdict.
+    """
+    if engine.alive:
+        return round_id
+
+    def fresh(always: bool = False) -> str:
+        engine.ensure_running(fresh=always)
+        engine.wait_ready()
+        new_id = engine.send_round(files, (root / "data").is_dir())
+        for planned in queue:
+            planned.request.round_id = new_id
+        for table in tables.values():
+            table.round_id = new_id
+        return new_id
+
+    lost = _lost_runs(tables, queue)
+    round_id = fresh()
+    _execute(engine, lost, tables, settings, deadline, notify)
+    if engine.alive:
+        return round_id
+    for name in dict.fromkeys(p.table for p in _lost_runs(tables, queue)):
+        round_id = fresh(always=True)  # a sandbox of its own: what dies now died of this table
+        _execute(
+            engine,
+            [p for p in queue if p.table == name and p.name not in tables[name].runs],
+            tables,
+            settings,
+            deadline,
+            notify,
+        )
+        for _ in range(30):  # a JVM that exits runs its shutdown hooks first
+            if not engine.alive:
+                break
+            time.sleep(0.1)
+        crashed = any(
+            r.done.status == "crashed" and r.done.detail.startswith("the round's") for r in tables[name].runs.values()
+        )
+        if crashed or not engine.alive:
+            _lost_runs(tables, queue)
+            tables[name].cancelled = True
+            tables[name].runs["server-stopped"] = Run(
+                "real",
+                "server-stopped",
+                RunDone(run_id="-", status="crashed"),
+                invalid="stopped the round's Spark server or sandbox, twice: its code or tests end processes they do not own",
+            )
+    return fresh(always=True)
 
 
 def _lost_runs(tables: dict[str, _Table], queue: list[_Planned]) -> list[_Planned]:
     """Runs that ended only because the sandbox stopped: forget them, to run them again."""
     hit: set[str] = set()
-    for planned in queue:
-        run = tables[planned.table].runs.get(planned.name)
-        if run is not None and run.done.status == "crashed" and run.done.detail.startswith("the round's"):
-            del tables[planned.table].runs[planned.name]
-            hit.add(planned.table)
+    for name, table in tables.items():
+        for run_name, run in list(table.runs.items()):
+            if run.done.status == "crashed" and run.done.detail.startswith("the round's"):
+                del table.runs[run_name]
+                hit.add(name)
+                if run_name == "probe":  # planned again once the real runs are in
+                    table.probe = None
     for name in hit:
         tables[name].cancelled = False
     # Its lost runs, and the ones never sent because the crash looked like a failure of the table.
     return [p for p in queue if p.table in hit and p.name not in tables[p.table].runs]
+
+
+def _plan_probe(table: _Table, settings: RoundSettings) -> _Planned | None:
+    """The probe run, once every real run reported cleanly and passed (it uses their tests' rows)."""
+    real = _real_runs(table)
+    if table.tables_file is None or table.request is None or len(real) < settings.repeat:
+        return None
+    if not all(r.clean and not _failed(table, r) for r in real):
+        return None
+    first = real[0].report
+    assert first is not None
+    spec = table.candidate.spec
+    probe, planned = probes.plan(spec, table.tables_file, table.parameters, first.calls, secrets.randbits(32))
+    table.probe = planned
+    round_id = _current_round(table)
+    request = table.request(table.source, probe=probe, tests=[], record_inputs=False, round_id=round_id)
+    request.deadline = min(settings.round_timeout, settings.test_timeout * (len(probe.calls) + 2) + 60)
+    return _Planned(request, spec.name, "probe", "probe")
+
+
+def _current_round(table: _Table) -> str:
+    return table.round_id
 
 
 def _failed(table: _Table, run: Run) -> bool:
@@ -566,7 +683,12 @@ def _failed(table: _Table, run: Run) -> bool:
 def _round_limit(table: _Table, settings: RoundSettings) -> None:
     table.runs.setdefault(
         "round-limit",
-        Run("real", "round-limit", RunDone(run_id="-", status="timeout"), invalid=f"hit the round's {settings.round_timeout:g}s limit"),
+        Run(
+            "real",
+            "round-limit",
+            RunDone(run_id="-", status="timeout"),
+            invalid=f"hit the round's {settings.round_timeout:g}s limit",
+        ),
     )
 
 
@@ -591,7 +713,7 @@ def _retry_mutants(
             run = table.runs.get(mutant.name)
             if run is None:
                 continue
-            _, retry = judge.judge_mutant(mutant.name, mutant.advice, run, real, killers)
+            _, retry = judge.judge_mutant(mutant.name, mutant.advice, run, real, killers, mutant.hint)
             if retry:
                 request = RunRequest(
                     run_id=secrets.token_hex(8),
@@ -607,12 +729,25 @@ def _retry_mutants(
                     test_timeout=settings.test_timeout,
                     deadline=settings.round_timeout,
                     seed=secrets.randbits(32),
-                    record_inputs=False,
                 )
                 queue.append(_Planned(request, table.candidate.spec.name, "mutant", mutant.name, mutant))
     if queue:
         random.SystemRandom().shuffle(queue)
         _execute(engine, queue, tables, settings, deadline, notify)
+
+
+def _probe_problems(table: _Table) -> list[Problem]:
+    run = table.runs.get("probe")
+    if run is None:
+        return [Problem(ProblemKind.CONTRACT, "the contract probe did not run (the round ended first)")]
+    if run.report is None or run.invalid:
+        return [Problem(ProblemKind.CONTRACT, f"probe: transform's run on rows it did not choose {run.invalid}")]
+    if run.report.import_error:
+        return [Problem(ProblemKind.CONTRACT, f"probe: could not import the module: {clean(run.report.import_error)}")]
+    assert table.probe is not None
+    checks = {call.test: call.checks for call in run.report.calls if call.checks}
+    findings = probes.judge(table.candidate.spec, table.probe, run.report.calls, checks)
+    return [Problem(ProblemKind.CONTRACT, clean(f.message())) for f in findings]
 
 
 def _real_runs(table: _Table) -> list[Run]:
@@ -631,10 +766,13 @@ def _verdict(table: _Table) -> Verdict:
     for run in table.runs.values():
         if run.kind != "real" and run.report is not None:
             problems += [Problem(ProblemKind.POLICY, clean(m)) for m in run.report.policy]
+    passing = not problems  # the probe's findings come after: they must not hide the mutants' advice
+    if candidate.probes and table.probe is not None and passing:
+        problems += _probe_problems(table)
     outcomes: list[MutantOutcome] = []
     mutation: MutationScore | None = None
     clean_real = bool(real) and all(r.clean for r in real) and len(real) >= 1
-    may_mutate = clean_real and (not problems or candidate.mutate_passing)
+    may_mutate = clean_real and (passing or candidate.mutate_passing)
     if candidate.mutants and may_mutate:
         killers = judge.eligible(real)
         for mutant in table.mutants:
@@ -642,7 +780,7 @@ def _verdict(table: _Table) -> Verdict:
             if run is None:
                 outcomes.append(MutantOutcome(mutant.name, "survived", f"{mutant.advice} (the mutant did not run)"))
                 continue
-            outcome, _ = judge.judge_mutant(mutant.name, mutant.advice, run, real, killers)
+            outcome, _ = judge.judge_mutant(mutant.name, mutant.advice, run, real, killers, mutant.hint)
             outcomes.append(outcome)
         if not any(r.report and r.report.calls for r in real):
             outcomes = [
@@ -654,7 +792,14 @@ def _verdict(table: _Table) -> Verdict:
             ]
         mutation, found = judge.mutation_problems(outcomes)
         problems += found
-    elif candidate.mutants and not problems:
+        if judge.empty_outputs(real):
+            problems.append(
+                Problem(
+                    ProblemKind.MUTANTS,
+                    "transform returned no rows on every input your tests gave: feed rows it keeps and assert them",
+                )
+            )
+    elif candidate.mutants and passing:
         problems.append(Problem(ProblemKind.MUTANTS, "the mutation check did not run"))
     per_test = judge.outcomes_by_test(real)
     coverage = judge.coverage_of(real)

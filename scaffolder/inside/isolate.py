@@ -27,6 +27,7 @@ from pathlib import Path
 from scaffolder.inside.protocol import Limits
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -62,7 +63,7 @@ def _check(result: int, what: str) -> None:
         raise IsolationError(f"{what} failed: {os.strerror(errno)}")
 
 
-def namespaces_work() -> bool:
+def namespaces_work(tmp: str = "/tmp") -> bool:
     """Can a child create a user + mount namespace here? (Checked once, in a throwaway fork.)"""
     uid, gid = os.getuid(), os.getgid()
     pid = os.fork()
@@ -71,7 +72,7 @@ def namespaces_work() -> bool:
         with contextlib.suppress(BaseException):
             _check(_libc().unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare")
             _map_ids(uid, gid)
-            _mount_tmpfs("/tmp", 1024 * 1024, 16)
+            _mount_tmpfs(tmp, 1024 * 1024, 16)
             code = 0
         os._exit(code)
     _, status = os.waitpid(pid, 0)
@@ -106,18 +107,19 @@ def _drop_capabilities() -> None:
     _check(libc.capset(header, data), "dropping capabilities")
 
 
-def enter(private: bool, limits: Limits, scratch_root: str = "/tmp") -> Place:
+def enter(private: bool, limits: Limits, scratch_root: str = "/tmp", tmp: str = "/tmp") -> Place:
     """Isolate this (freshly forked, single-threaded) process; returns where its files go."""
     os.setsid()
     if private:
         uid, gid = os.getuid(), os.getgid()
-        _check(_libc().unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare")
+        _check(_libc().unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID), "unshare")
         _map_ids(uid, gid)
-        _mount_tmpfs("/tmp", limits.tmp_bytes, limits.tmp_files)
+        _become_pid_one()
+        _mount_tmpfs(tmp, limits.tmp_bytes, limits.tmp_files)
         libc = _libc()
         options = f"size={REPO_BYTES},nr_inodes=20000,mode=0755".encode()
         _check(libc.mount(b"tmpfs", REPO.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options), "mounting the repo")
-        place = Place(Path(REPO), Path("/tmp"), True)
+        place = Place(Path(REPO), Path(tmp), True)
     else:
         base = Path(scratch_root) / f"w-{secrets.token_hex(8)}"
         (base / "repo").mkdir(parents=True)
@@ -125,6 +127,23 @@ def enter(private: bool, limits: Limits, scratch_root: str = "/tmp") -> Place:
         place = Place(base / "repo", base / "tmp", False)
     _limit(limits)
     return place
+
+
+def _become_pid_one() -> None:
+    """Fork into the new PID namespace: the child runs on as its pid 1, this process waits for it.
+
+    From inside, no other process of the sandbox (the zygote, the Spark server, other runs) has
+    a pid this run can name: `kill`, `pidfd_open` and `getppid` reach nothing outside. (`/proc`
+    still lists them: the kernel refuses a fresh /proc under bubblewrap's masked one.) When the
+    run's pid 1 ends, the kernel ends everything it started.
+    """
+    pid = os.fork()
+    if pid:  # the parent: nothing but a relay of the child's end
+        for fd in range(3, 1024):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
 
 
 def seal(place: Place) -> None:

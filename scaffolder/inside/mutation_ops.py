@@ -29,3 +29,27 @@ def null_column(df: Any, name: str, kind: str) -> Any:
     from pyspark.sql import functions as F
 
     return df.withColumn(name, F.lit(None).cast(kind))
+
+
+def value_changed(df: Any, name: str, kind: str) -> Any:
+    """`name` a little off, as its type allows: a test with a tolerance, or one that checks only a
+    part of the value (a prefix, a rounded number), lets this one live."""
+    from pyspark.sql import functions as F
+
+    column = F.col(name)
+    if kind.startswith("decimal"):
+        scale = int(kind.rstrip(")").split(",")[1]) if "," in kind else 0
+        changed = (column + F.lit(10**-scale if scale else 1).cast(kind)).cast(kind)
+    elif kind in ("double", "float", "int", "bigint", "smallint", "tinyint"):
+        changed = (column + F.lit(1)).cast(kind)
+    elif kind == "string":
+        changed = F.concat(column, F.lit("~"))
+    elif kind == "boolean":
+        changed = ~column
+    elif kind == "date":
+        changed = F.date_add(column, 1)
+    elif kind in ("timestamp", "timestamp_ntz"):
+        changed = (column + F.expr("INTERVAL 1 SECOND")).cast(kind)
+    else:
+        changed = column
+    return df.withColumn(name, changed)

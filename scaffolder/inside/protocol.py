@@ -113,6 +113,7 @@ class Config(_Model):
     credentials: list[str] = Field(default_factory=list)  # paths the detector reports reads of
     warm: bool = True
     file_bytes: int = 1024**3  # RLIMIT_FSIZE of everything in the sandbox (the server included)
+    worker_tmp: str = "/tmp"  # where each worker mounts its private temp folder
 
 
 class RoundFiles(_Model):
@@ -180,6 +181,7 @@ class Call(_Model):
     inputs: dict[str, Frame] | None = None
     output: Frame | None = None
     error: str = ""  # transform raised, or returned something that is not a DataFrame
+    checks: dict[str, int] = Field(default_factory=dict)  # probes: rows breaking each named check
 
 
 class TestResult(_Model):
@@ -264,4 +266,3 @@ def short(text: str, limit: int = MAX_MESSAGE) -> str:
 
 def loads_json(data: bytes) -> Any:
     return json.loads(data)
-

@@ -89,7 +89,15 @@ def server_command(port: int, cores: int, scratch: str, heap: str = "1g", archiv
     options = [f"-Xmx{heap}", *FAST_START_OPTIONS, *MODULE_OPTIONS, f"-Djava.io.tmpdir={scratch}", "-XX:-UsePerfData"]
     if archive:
         options.append(f"-XX:SharedArchiveFile={archive}")
-    command = [java_binary(), *options, "-cp", classpath, "org.apache.spark.deploy.SparkSubmit", "--class", SERVER_CLASS]
+    command = [
+        java_binary(),
+        *options,
+        "-cp",
+        classpath,
+        "org.apache.spark.deploy.SparkSubmit",
+        "--class",
+        SERVER_CLASS,
+    ]
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]
     return [*command, "spark-internal"]

@@ -58,6 +58,7 @@ class Recorder:
         self.record_inputs = record_inputs
         self.calls: list[Call] = []
         self.results: list[tuple[Call, Any]] = []  # outputs still to read
+        self.inputs: list[tuple[Call, dict[str, Any]]] = []  # inputs still to read
         self.test = ""
         self.index = 0
 
@@ -81,12 +82,11 @@ class Recorder:
         record = Call(test=self.test, index=self.index)
         self.index += 1
         self.calls.append(record)
-        if self.record_inputs:
-            with contextlib.suppress(Exception):
-                names = [f"#{i}" for i in range(len(args))] + list(kwargs)
-                values = [*args, *kwargs.values()]
-                if all(isinstance(v, DataFrame) for v in values):
-                    record.inputs = {n: frame_of(v) for n, v in zip(names, values, strict=True)}
+        if self.record_inputs:  # read after the tests, like the outputs: nothing a test can see
+            names = [f"#{i}" for i in range(len(args))] + list(kwargs)
+            values = [*args, *kwargs.values()]
+            if all(isinstance(v, DataFrame) for v in values):
+                self.inputs.append((record, dict(zip(names, values, strict=True))))
         try:
             result = original(*args, **kwargs)
         except BaseException as exc:
@@ -99,7 +99,11 @@ class Recorder:
         return result
 
     def settle(self) -> None:
-        """Read every output now (after the tests): a run whose test failed never needs them."""
+        """Read every input and output now (after the tests): a run whose test failed never needs them."""
+        for record, frames in self.inputs:
+            with contextlib.suppress(Exception):
+                record.inputs = {name: frame_of(frame) for name, frame in frames.items()}
+        self.inputs.clear()
         for record, result in self.results:
             try:
                 record.output = frame_of(result)
@@ -294,11 +298,12 @@ def run(
     data: str | None,
     writable: list[str],
     credentials: list[str],
+    worker_tmp: str = "/tmp",
 ) -> None:
     """The whole life of a worker (in the forked child). Never returns."""
     code = 0
     try:
-        place = isolate.enter(private, request.limits, os.environ.get("TMPDIR", "/tmp"))
+        place = isolate.enter(private, request.limits, os.environ.get("TMPDIR", "/tmp"), worker_tmp)
         _write_repo(place.repo, files, request, data)
         isolate.seal(place)
         report = _run(request, place, url, writable, credentials, progress_fd)
@@ -358,7 +363,7 @@ def _run(
             raise
         report.import_error = _exception_line(exc)
     if report.imported and request.probe is not None:
-        _probe(request, module, recorder, spark)
+        _probe(request, module, recorder, spark, repo)
     elif report.imported or request.tests:
         plugin = WorkerPlugin(request, repo, recorder, spark, coverage, progress)
         plugin.tmp = place.tmp if place.private else None
@@ -393,10 +398,12 @@ def _filled(tmp: Path | None, request: RunRequest) -> list[str]:
     return found
 
 
-def _probe(request: RunRequest, module: Any, recorder: Recorder, spark: Session) -> None:
-    """Call transform on inputs the judge chose (no test runs here): each call recorded."""
+def _probe(request: RunRequest, module: Any, recorder: Recorder, spark: Session, repo: Path) -> None:
+    """Call transform on inputs the judge chose (no test runs here): each call recorded, its output
+    read, and the table's named checks counted on it (SQL only Spark can evaluate)."""
     assert request.probe is not None
     session = spark.get()
+    spec = _spec(repo, request.table)
     for call in request.probe.calls:
         recorder.start(call.label)
         try:
@@ -405,7 +412,23 @@ def _probe(request: RunRequest, module: Any, recorder: Recorder, spark: Session)
             recorder.calls.append(Call(test=call.label, index=0, error=f"probe input: {_exception_line(exc)}"))
             continue
         with contextlib.suppress(Exception):
-            module.transform(**frames)
+            result = module.transform(**frames)
+            record = recorder.calls[-1]
+            if spec is not None and getattr(spec, "checks", None) and record.test == call.label and not record.error:
+                with contextlib.suppress(Exception):
+                    from lakeforge.contract import check_violations
+
+                    counts = check_violations(result, spec)
+                    record.checks = {name: int(counts.get(name, 0)) for name in spec.checks}
+    recorder.settle()
+
+
+def _spec(repo: Path, table: str) -> Any:
+    with contextlib.suppress(Exception):
+        from lakeforge.tables import load_tables
+
+        return load_tables(repo / "tables.yml").get(table)
+    return None
 
 
 def _coverage(cov: Any, module_file: str) -> Coverage | None:
@@ -418,7 +441,9 @@ def _coverage(cov: Any, module_file: str) -> Coverage | None:
         for context in sorted(data.measured_contexts()):
             data.set_query_contexts([f"^{re.escape(context)}$"])
             covered.append(
-                Covered(test=context, lines=sorted(data.lines(module_file) or []), arcs=sorted(data.arcs(module_file) or []))
+                Covered(
+                    test=context, lines=sorted(data.lines(module_file) or []), arcs=sorted(data.arcs(module_file) or [])
+                )
             )
         data.set_query_contexts(None)
         return Coverage(statements=sorted(analysis.statements), branches=sorted(branches), tests=covered)

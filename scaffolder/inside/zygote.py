@@ -106,12 +106,22 @@ class Zygote:
         server_seconds = time.perf_counter() - started
         _preload()
         self.url = f"sc://127.0.0.1:{config.port}"
-        self.private = config.private_workers and os.path.isdir("/repo") and isolate.namespaces_work()
+        self.private = (
+            config.private_workers
+            and os.path.isdir("/repo")
+            and os.path.isdir(config.worker_tmp)
+            and isolate.namespaces_work(config.worker_tmp)
+        )
         warm_started = time.perf_counter()
         if config.warm:
             self._warm_up()
-        self._send(Ready(server_seconds=server_seconds, warm_seconds=time.perf_counter() - warm_started,
-                         private_workers=self.private))
+        self._send(
+            Ready(
+                server_seconds=server_seconds,
+                warm_seconds=time.perf_counter() - warm_started,
+                private_workers=self.private,
+            )
+        )
 
     def _warm_up(self) -> None:
         pid = os.fork()
@@ -133,7 +143,11 @@ class Zygote:
         while True:
             readable = [self.in_fd]
             for run in self.running.values():
-                pipes = ((run.result, run.result_open), (run.errors, run.errors_open), (run.progress, run.progress_open))
+                pipes = (
+                    (run.result, run.result_open),
+                    (run.errors, run.errors_open),
+                    (run.progress, run.progress_open),
+                )
                 readable += [fd for fd, is_open in pipes if is_open]
             ready, _, _ = select.select(readable, [], [], 0.05)
             if self.in_fd in ready and not self._host():
@@ -161,7 +175,10 @@ class Zygote:
         elif isinstance(message, DropRound):
             self.rounds.pop(message.round_id, None)
         elif isinstance(message, RunRequest):
-            self._spawn(message)
+            if message.round_id not in self.rounds:  # the host's mistake must not take the sandbox down
+                self._send(RunDone(run_id=message.run_id, status="crashed", detail="the round's files were not sent"))
+            else:
+                self._spawn(message)
         return True
 
     def _spawn(self, request: RunRequest) -> None:
@@ -192,6 +209,7 @@ class Zygote:
                     self.config.data,
                     self.config.writable,
                     self.config.credentials,
+                    self.config.worker_tmp,
                 )
             finally:
                 os._exit(71)
@@ -262,7 +280,11 @@ class Zygote:
             # Its pipes normally end with it; something that kept them open gets a second, then goes.
             if (run.result_open or run.errors_open or run.progress_open) and now - run.exited < 1.0:
                 continue
-            for fd, is_open in ((run.result, run.result_open), (run.errors, run.errors_open), (run.progress, run.progress_open)):
+            for fd, is_open in (
+                (run.result, run.result_open),
+                (run.errors, run.errors_open),
+                (run.progress, run.progress_open),
+            ):
                 if is_open:
                     with contextlib.suppress(OSError):
                         os.close(fd)
@@ -368,7 +390,7 @@ def _close_all_but(keep: set[int]) -> None:
 
 def _preload() -> None:
     """What every run imports, imported once here so a fork starts with it (no model code)."""
-    import _pytest.assertion.rewrite  # noqa: F401
+    import _pytest.assertion.rewrite
     import _pytest.python  # noqa: F401
     import chispa  # noqa: F401
     import pandas  # noqa: F401
@@ -377,10 +399,10 @@ def _preload() -> None:
     from pyspark.sql import SparkSession, Window, functions, types  # noqa: F401
     from pyspark.sql.connect import dataframe, session  # noqa: F401
 
-    import lakeforge.contract  # noqa: F401
-    import lakeforge.guard  # noqa: F401
+    import lakeforge.contract
+    import lakeforge.guard
     import lakeforge.testing  # noqa: F401
-    import scaffolder.inside.mutation_ops  # noqa: F401
+    import scaffolder.inside.mutation_ops
     import scaffolder.inside.worker  # noqa: F401
 
 

@@ -141,7 +141,10 @@ def test_ordinary_modules_and_tests_are_inside() -> None:
         ("import logging\nlogging.os.system('x')", "import-not-allowed"),
         ("import datetime\ndatetime.sys.modules", "import-not-allowed"),
         ("from pyspark.sql import functions as F\nF.udf(lambda x: x)", "name-not-allowed"),
-        ("from pyspark.sql import functions as F\nF.reflect(F.lit('java.lang.System'), F.lit('exit'))", "name-not-allowed"),
+        (
+            "from pyspark.sql import functions as F\nF.reflect(F.lit('java.lang.System'), F.lit('exit'))",
+            "name-not-allowed",
+        ),
         ("from pyspark.sql import functions as F\nF.call_function('reflect')", "name-not-allowed"),
         # builtins: only plain data ones
         ("open('/etc/passwd')", "name-not-allowed"),
@@ -189,7 +192,10 @@ def test_ordinary_modules_and_tests_are_inside() -> None:
         ("try:\n    pass\nexcept:\n    pass", "no-bare-except"),
         ("try:\n    pass\nexcept BaseException:\n    pass", "no-bare-except"),
         # strings that run code
-        ("from pyspark.sql import functions as F\nF.expr(\"reflect('java.lang.System', 'exit', 0)\")", "sql-not-allowed"),
+        (
+            "from pyspark.sql import functions as F\nF.expr(\"reflect('java.lang.System', 'exit', 0)\")",
+            "sql-not-allowed",
+        ),
         ("from pyspark.sql import functions as F\nF.expr('ref' + 'lect(1)')", "sql-not-allowed"),
         ("df.selectExpr(query)", "sql-not-allowed"),
         ("'{0.__class__}'.format(x)", "format-not-allowed"),
@@ -223,7 +229,10 @@ def test_module_code_outside_the_subset_is_refused(code: str, rule: str) -> None
         ("from shop.transformations.gold.other import transform", "import-not-allowed"),
         ("from shop.transformations.bronze.raw_orders import transform", "import-not-allowed"),
         ("class TestX(Base):\n    pass", "no-classes"),
-        ("import pytest\n@pytest.mark.parametrize('spark', [1], indirect=True)\ndef test_x(spark):\n    assert 1", "no-fixtures"),
+        (
+            "import pytest\n@pytest.mark.parametrize('spark', [1], indirect=True)\ndef test_x(spark):\n    assert 1",
+            "no-fixtures",
+        ),
     ],
 )
 def test_tests_outside_the_subset_are_refused(code: str, rule: str) -> None:
@@ -233,10 +242,69 @@ def test_tests_outside_the_subset_are_refused(code: str, rule: str) -> None:
 
 def test_every_refusal_names_the_line_and_a_fix() -> None:
     [problem] = problems("import json\n\nimport os\n")
-    assert problem.startswith("policy: import-not-allowed: f.py line 3: import os; a transformation may import pyspark.sql")
+    assert problem.startswith(
+        "policy: import-not-allowed: f.py line 3: import os; a transformation may import pyspark.sql"
+    )
 
 
 def test_repo_can_allow_more_imports() -> None:
     context = context_for(SPEC, TABLES, "shop", False, ["zoneinfo"])
     assert check("f.py", ast.parse("import zoneinfo\nzoneinfo.ZoneInfo('UTC')"), context) == []
     assert problems("import zoneinfo")
+
+
+@pytest.mark.parametrize(
+    ("code", "rule", "is_test"),
+    [
+        # ways to tell a real run from a mutant run, or the round from the user's machine
+        ("from pyspark.sql import functions as F\nF.current_user()", "attribute-not-allowed|name-not-allowed", False),
+        ("from pyspark.sql import functions as F\nF.current_date()", "name-not-allowed", False),
+        ("from pyspark.sql import functions as F\nF.rand()", "name-not-allowed", False),
+        ("from datetime import datetime\ndatetime.now()", "attribute-not-allowed", False),
+        ("from datetime import date\ndate.today()", "attribute-not-allowed", False),
+        ("df.where('current_timestamp() > x')", "sql-not-allowed", False),
+        ("from pyspark.sql import Observation", "name-not-allowed", True),
+        ("df.observe(o, x)", "attribute-not-allowed", False),
+        ("df.sameSemantics(other)", "attribute-not-allowed", True),
+        ("df.explain()", "attribute-not-allowed", True),
+        # scaffold's own names, and the module's helpers as an oracle
+        ("_lakeforge_original = None", "name-not-allowed", False),
+        ("_lf_F = 1", "name-not-allowed", False),
+        ("from shop.transformations.silver.orders import _lakeforge_original", "import-not-allowed", True),
+        ("from shop.transformations.silver.orders import typed", "import-not-allowed", True),
+        ("from shop.transformations.bronze.raw_orders import transform", "import-not-allowed", True),
+        ("import shop.transformations.silver.orders as m", "import-not-allowed", True),
+        # strings pytest or typing evaluate
+        ("import pytest\npytestmark = [pytest.mark.skipif('1', reason='x')]", "no-skip", True),
+        ("import pytest\nCASES = [pytest.param(1, marks=pytest.mark.skip)]", "no-skip", True),
+        ("import typing\ntyping.get_type_hints(f)", "name-not-allowed", True),
+        ("from typing import get_type_hints", "name-not-allowed", True),
+        ("import re\nre.sre_parse", "name-not-allowed", False),
+        # SQL that calls Java, however it is spelled
+        ("from pyspark.sql import functions as F\nF.expr(*['reflect(1)'])", "sql-not-allowed", False),
+        ("from pyspark.sql.functions import expr as text\ntext(sql)", "sql-not-allowed", False),
+        (
+            "from pyspark.sql import functions as F\nimport functools\nfunctools.partial(F.expr, 'x')",
+            "sql-not-allowed",
+            False,
+        ),
+        ("from pyspark.sql import functions as F\nlist(map(F.expr, items))", "sql-not-allowed", False),
+        ("df.where('java_method' + \"('java.lang.System', 'exit', 0)\")", "sql-not-allowed", False),
+        ("q = 'ref' + suffix\ndf.where(q)", "sql-not-allowed", False),
+        ("df.where(f'{x} > 1')", "sql-not-allowed", False),
+        ("df.selectExpr(*columns)", "sql-not-allowed", False),
+    ],
+)
+def test_doors_the_reward_hack_corpus_found_are_closed(code: str, rule: str, is_test: bool) -> None:
+    found = problems(code, is_test=is_test)
+    assert any(f"policy: {r}:" in p for p in found for r in rule.split("|")), (code, found)
+
+
+def test_sql_as_literals_and_columns_stays_allowed() -> None:
+    code = (
+        '"""Uses rand() nowhere: a docstring may say anything."""\n'
+        "from pyspark.sql import functions as F\n"
+        "cond = F.col('amount') >= 0\n"
+        "df.where(cond).where('order_id IS NOT NULL').select(F.expr('amount * 2').alias('x')).selectExpr('a', 'b')\n"
+    )
+    assert problems(code) == []
