@@ -508,7 +508,7 @@ def _one_run(
         result.reference, result.reference_failures = status, failures
         if task.name in rejected:
             result.rejected_but_right = status == "passed"
-            result.rejected_note = "the reference ran on the last rejected reply's module"
+            result.rejected_note = "the reference ran on the last rejected reply's module (written over the stub)"
             continue
         if status == "passed":
             result.correct_at = result.kept_at

@@ -59,6 +59,8 @@ def tests_command(project: Path, cwd: Path | None = None, python: str | None = N
     here = Path(os.path.abspath(cwd or os.getcwd()))
     project = Path(os.path.abspath(project))
     interpreter = Path(os.path.abspath(python or sys.executable))
+    if interpreter.name.startswith("python3") and (interpreter.parent / "python").exists():
+        interpreter = interpreter.parent / "python"  # what a venv's users type (scripts run python3)
 
     def inside(path: Path) -> bool:
         return path == here or here in path.parents

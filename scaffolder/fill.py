@@ -187,8 +187,25 @@ def fill(
     try:
         if spark is not None:
             spark.start()
-        _attempts(project, manifest, provider, tables, cache, audit, redactor, builder, report, pending, settings,
-                  round_settings, sandbox, spark, environ, dry_run, notify)
+        _attempts(
+            project,
+            manifest,
+            provider,
+            tables,
+            cache,
+            audit,
+            redactor,
+            builder,
+            report,
+            pending,
+            settings,
+            round_settings,
+            sandbox,
+            spark,
+            environ,
+            dry_run,
+            notify,
+        )
     finally:
         if spark is not None:
             spark.close()

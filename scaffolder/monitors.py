@@ -22,6 +22,19 @@ value), or, with no timestamp column, a metric monitor on TIME_SINCE_LAST_ROW_CO
 custom SQL row count against `min_rows` and/or a relative change against its 7-day average; a
 field_metric rule is a metric monitor; a custom_sql rule is a custom SQL monitor (`{table}` in
 its SQL is the table's full name in that environment).
+
+The table contract becomes monitors too, for every table of tables.yml, whatever its rules: its
+NOT NULL columns one validation monitor (a row with a null in any of them is invalid), each named
+check a validation monitor whose SQL condition matches the rows that break it, and its `keys` a
+custom SQL monitor counting repeated key values. Metric monitors on a table with a time of its
+own (`dedupe.order_by`, else its first timestamp or date column that is not ingestion metadata)
+aggregate by it (`aggregate_time_field`, by day) instead of scanning the whole table, and a bronze
+freshness rule without `timestamp_field` measures that time, not the pipeline's `_ingested_at`
+(which stays the fallback).
+
+`montecarlo.yml` keeps what a person set there among the fields Monte Carlo documents
+(`default_resource`, `default_domain`, `include_file_patterns`, `exclude_file_patterns`), so a
+new export and `--check` leave them be; `version` and `namespace` are scaffold's.
 """
 
 from __future__ import annotations
@@ -39,11 +52,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lakeforge.catalog import CatalogHelper
 from lakeforge.config import ConfigLoader, EnvironmentConfig
+from lakeforge.contract import quoted
 from lakeforge.errors import IdentifierError
 from lakeforge.identifiers import LAYERS
 from lakeforge.montecarlo import MONITORS_DIR, PROJECT_FILE
 from lakeforge.observability import validate_rule
-from lakeforge.tables import INGESTED_AT, TABLES_FILE, TableSpec
+from lakeforge.tables import INGESTED_AT, METADATA_COLUMNS, TABLES_FILE, TableSpec
 from scaffolder.errors import ScaffoldError
 from scaffolder.project import Project
 from scaffolder.writer import atomic_write
@@ -86,6 +100,13 @@ class ProjectConfig(_Mac):
     version: Literal[1] = 1
     namespace: str = Field(min_length=1)
     default_resource: str = Field(min_length=1, description="the warehouse (integration) name or UUID")
+    default_domain: str | None = Field(default=None, min_length=1, description="a person's: kept")
+    include_file_patterns: list[str] | None = None
+    exclude_file_patterns: list[str] | None = None
+
+
+# The montecarlo.yml fields a person may set and scaffold keeps (Monte Carlo's "Monitors as Code").
+KEPT_PROJECT_FIELDS = ("default_resource", "default_domain", "include_file_patterns", "exclude_file_patterns")
 
 
 class Schedule(_Mac):
@@ -125,6 +146,32 @@ class _Monitor(_Mac):
 class MetricMonitor(_Monitor):
     data_source: DataSource
     alert_conditions: list[MetricCondition] = Field(min_length=1)
+    aggregate_time_field: str | None = None
+    aggregate_by: Literal["hour", "day", "week", "month"] | None = None
+
+
+class ValidationField(_Mac):
+    field: str
+
+
+class ValidationPredicate(_Mac):
+    name: str
+
+
+class ValidationCondition(_Mac):
+    """A node of a validation monitor's condition tree: it matches the INVALID rows."""
+
+    type: Literal["GROUP", "UNARY", "SQL"]
+    operator: Literal["AND", "OR"] | None = None
+    conditions: list[ValidationCondition] | None = None
+    predicate: ValidationPredicate | None = None
+    value: list[ValidationField] | None = None
+    sql: str | None = None
+
+
+class ValidationMonitor(_Monitor):
+    data_source: DataSource
+    alert_condition: ValidationCondition
 
 
 class CustomSqlMonitor(_Monitor):
@@ -135,6 +182,7 @@ class CustomSqlMonitor(_Monitor):
 class MonitorSet(_Mac):
     metric: list[MetricMonitor] | None = None
     custom_sql: list[CustomSqlMonitor] | None = None
+    validation: list[ValidationMonitor] | None = None
 
 
 class MonitorsFile(_Mac):
@@ -373,9 +421,14 @@ class _Context:
     audiences: list[str] | None
 
 
-def monitors_for(declared: DeclaredRule, full_name: str, context: _Context) -> tuple[list[_Monitor], list[str]]:
-    """The Monte Carlo monitors one rule becomes in one environment, and notes for the person."""
+def monitors_for(
+    declared: DeclaredRule, full_name: str, context: _Context, spec: TableSpec | None = None
+) -> tuple[list[_Monitor], list[str]]:
+    """The Monte Carlo monitors one rule becomes in one environment, and notes for the person.
+
+    `spec`: the table's entry in tables.yml, when the rule watches one (its time column)."""
     rule = declared.rule
+    time_column = spec.time_column() if spec is not None else None
     prefix = f"{declared.target.layer or full_name.split('.')[1]}_{declared.target.table}"
     shared: dict[str, Any] = {"warehouse": context.warehouse, "priority": context.priority}
     if context.audiences:
@@ -392,20 +445,26 @@ def monitors_for(declared: DeclaredRule, full_name: str, context: _Context) -> t
             **shared,
         )
 
-    def metric_monitor(suffix: str, text: str, conditions: list[MetricCondition]) -> MetricMonitor:
+    def metric_monitor(
+        suffix: str, text: str, conditions: list[MetricCondition], by_time: bool = True
+    ) -> MetricMonitor:
+        timed = {"aggregate_time_field": time_column, "aggregate_by": "day"} if by_time and time_column else {}
         return MetricMonitor(
             name=f"{prefix}_{suffix}",
             description=_describe(explained or text, declared.origin),
             data_source=DataSource(table=_mc_table(full_name)),
             alert_conditions=conditions,
             schedule=Schedule(interval_minutes=DAILY_MINUTES),
+            **timed,
             **shared,
         )
 
     notes: list[str] = []
     if rule.rule_type == "freshness":
         hours = _number(rule.threshold_hours)
-        column = rule.timestamp_field or (INGESTED_AT if declared.target.layer == "bronze" else None)
+        # Bronze: when the data happened by its own clock, else when the pipeline loaded it.
+        bronze = declared.target.layer == "bronze"
+        column = rule.timestamp_field or ((time_column or INGESTED_AT) if bronze else None)
         if column is None:
             notes.append(
                 f"{declared.source}: freshness of {declared.target.key} has no timestamp_field, so Monte Carlo "
@@ -413,7 +472,8 @@ def monitors_for(declared: DeclaredRule, full_name: str, context: _Context) -> t
                 f"{hours}h; give timestamp_field='<column>' to keep the threshold"
             )
             condition = MetricCondition(metric="TIME_SINCE_LAST_ROW_COUNT_CHANGE", operator="AUTO")
-            return [metric_monitor("freshness", f"{full_name} keeps its usual update cadence", [condition])], notes
+            text = f"{full_name} keeps its usual update cadence"
+            return [metric_monitor("freshness", text, [condition], by_time=False)], notes
         sql = (
             f"SELECT COALESCE((unix_timestamp(current_timestamp()) - unix_timestamp(MAX({column}))) / 3600.0, "
             f"{NEVER_UPDATED_HOURS}) FROM {full_name}"
@@ -490,6 +550,68 @@ def monitors_for(declared: DeclaredRule, full_name: str, context: _Context) -> t
     return [sql_monitor(f"custom_sql_{digest}", text, sql, condition, DAILY_MINUTES)], notes
 
 
+def contract_monitors(spec: TableSpec, full_name: str, context: _Context) -> list[_Monitor]:
+    """The monitors a table's contract becomes: NOT NULL and each named check as validation monitors
+    (their conditions match the invalid rows), its keys as a custom SQL count of repeated key values."""
+    prefix = f"{spec.layer}_{spec.name}"
+    origin = f"{TABLES_FILE}, table {spec.name}"
+    shared: dict[str, Any] = {
+        "warehouse": context.warehouse,
+        "priority": context.priority,
+        "schedule": Schedule(interval_minutes=DAILY_MINUTES),
+    }
+    if context.audiences:
+        shared["audiences"] = context.audiences
+    source = DataSource(table=_mc_table(full_name))
+    found: list[_Monitor] = []
+    not_null = [c for c in spec.not_null_columns() if c not in METADATA_COLUMNS]
+    if not_null:
+        found.append(
+            ValidationMonitor(
+                name=f"{prefix}_not_null",
+                description=_describe(f"{', '.join(not_null)} of {full_name} hold no nulls (NOT NULL)", origin),
+                data_source=source,
+                alert_condition=ValidationCondition(
+                    type="GROUP",
+                    operator="OR",
+                    conditions=[
+                        ValidationCondition(
+                            type="UNARY", predicate=ValidationPredicate(name="null"), value=[ValidationField(field=c)]
+                        )
+                        for c in not_null
+                    ],
+                ),
+                **shared,
+            )
+        )
+    for name, sql in spec.checks.items():
+        found.append(
+            ValidationMonitor(
+                name=f"{prefix}_check_{name}",
+                description=_describe(f"every row of {full_name} meets check {name}: {sql}", origin),
+                data_source=source,
+                alert_condition=ValidationCondition(
+                    type="GROUP",
+                    operator="AND",
+                    conditions=[ValidationCondition(type="SQL", sql=f"NOT COALESCE(({sql}), FALSE)")],
+                ),
+                **shared,
+            )
+        )
+    if spec.keys:
+        keys = ", ".join(quoted(k) for k in spec.keys)
+        found.append(
+            CustomSqlMonitor(
+                name=f"{prefix}_unique_keys",
+                description=_describe(f"{full_name} has one row per {', '.join(spec.keys)}", origin),
+                sql=f"SELECT COUNT(*) FROM (SELECT {keys} FROM {full_name} GROUP BY {keys} HAVING COUNT(*) > 1)",
+                alert_conditions=[SqlCondition(operator="GT", threshold_value=0)],
+                **shared,
+            )
+        )
+    return found
+
+
 # --- files --------------------------------------------------------------------------------------
 
 
@@ -509,20 +631,41 @@ def deployed_environments(config_dir: Path, wanted: Sequence[str]) -> list[str]:
     return sorted(set(wanted)) if wanted else deployed
 
 
-def _kept_resource(path: Path) -> str | None:
-    """The default_resource a person set in the montecarlo.yml on disk (scaffold keeps it)."""
+def _kept_settings(path: Path) -> dict[str, Any]:
+    """What a person set in the montecarlo.yml on disk among the fields scaffold keeps."""
     if not path.is_file():
-        return None
+        return {}
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError:
-        return None
-    value = data.get("default_resource") if isinstance(data, dict) else None
-    return value if isinstance(value, str) and value else None
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    for key in KEPT_PROJECT_FIELDS:
+        value = data.get(key)
+        if key.endswith("_patterns"):
+            if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+                kept[key] = value
+        elif isinstance(value, str) and value:
+            kept[key] = value
+    return kept
 
 
 # The order a person reads a monitor in: what it is, what it watches, when it alerts, then the rest.
-_KEY_ORDER = ("name", "description", "data_source", "sql", "alert_conditions", "schedule", "warehouse", "priority")
+_KEY_ORDER = (
+    "name",
+    "description",
+    "data_source",
+    "sql",
+    "alert_condition",
+    "alert_conditions",
+    "aggregate_time_field",
+    "aggregate_by",
+    "schedule",
+    "warehouse",
+    "priority",
+)
 
 
 def _ordered(monitor: dict[str, Any]) -> dict[str, Any]:
@@ -540,8 +683,9 @@ def _project_text(env: str, project_config: ProjectConfig) -> str:
         f"# Monte Carlo project of the {env} environment, written by `scaffold monitors`.\n"
         f"# Apply: montecarlo monitors apply --project-dir {MONITORS_DIR}/{env} --namespace {project_config.namespace}\n"
         "# default_resource: your Databricks integration's name (or UUID) in Monte Carlo, Settings >\n"
-        "# Integrations; set it here and scaffold monitors keeps it.\n"
-    ) + _dump(project_config.model_dump(mode="json"))
+        "# Integrations; default_domain: the domain new monitors belong to (new accounts need one).\n"
+        "# Set them (or include/exclude_file_patterns) here and scaffold monitors keeps them.\n"
+    ) + _dump(project_config.model_dump(mode="json", exclude_none=True))
 
 
 def _monitors_text(env: str, monitors: MonitorsFile) -> str:
@@ -575,6 +719,7 @@ def build(project: Project, environments: Sequence[str] = ()) -> MonitorsReport:
     config_dir = ConfigLoader.find_config_dir(project.root / "config")
     envs = deployed_environments(config_dir, environments)
     declared, notes = collect_rules(project)
+    specs = {t.name: t for t in project.tables().tables}
     files: dict[str, str] = {GITIGNORE: "# the montecarlo CLI's compile output\ntarget/\n"}
     counts: dict[str, int] = {}
     namespaces: dict[str, str] = {}
@@ -599,7 +744,8 @@ def build(project: Project, environments: Sequence[str] = ()) -> MonitorsReport:
         project_path = f"{MONITORS_DIR}/{env}/{PROJECT_FILE}"
         # The integration's name is Monte Carlo's, not the pipeline's: the one a person wrote into
         # montecarlo.yml is kept; else the integration's usual name.
-        resource = _kept_resource(project.root / project_path) or DEFAULT_RESOURCE
+        kept = _kept_settings(project.root / project_path)
+        resource = kept.get("default_resource") or DEFAULT_RESOURCE
         audiences = _audiences(config, notes)
         by_name: dict[str, tuple[_Monitor, str]] = {}
         for rule in declared:
@@ -609,7 +755,9 @@ def build(project: Project, environments: Sequence[str] = ()) -> MonitorsReport:
                 full_name = rule.target.resolve(helper)
             except IdentifierError as exc:
                 raise ScaffoldError(f"{rule.source}: {exc}; fix table=") from None
-            made, rule_notes = monitors_for(rule, full_name, rule_context)
+            spec = specs.get(rule.target.table) if rule.target.layer else None
+            spec = spec if spec is not None and spec.layer == rule.target.layer else None
+            made, rule_notes = monitors_for(rule, full_name, rule_context, spec)
             notes.extend(rule_notes)
             for monitor in made:
                 if monitor.name in by_name:
@@ -618,15 +766,35 @@ def build(project: Project, environments: Sequence[str] = ()) -> MonitorsReport:
                         "keep one of the two rules (or give one of them another table=)"
                     )
                 by_name[monitor.name] = (monitor, rule.source)
+        contract_context = _Context(resource, PRIORITY[settings.default_severity], audiences)
+        for spec in specs.values():
+            source = f"{TABLES_FILE} table {spec.name!r} (its contract)"
+            for monitor in contract_monitors(spec, helper.table_name(spec.layer, spec.name), contract_context):
+                if monitor.name in by_name:
+                    raise ScaffoldError(
+                        f"{by_name[monitor.name][1]}: makes monitor {monitor.name!r}, the name of a monitor of "
+                        f"{source}; give the rule another name or table="
+                    )
+                by_name[monitor.name] = (monitor, source)
         ordered = [by_name[name][0] for name in sorted(by_name)]
         metric = [m for m in ordered if isinstance(m, MetricMonitor)]
         custom_sql = [m for m in ordered if isinstance(m, CustomSqlMonitor)]
-        monitors = MonitorsFile(montecarlo=MonitorSet(metric=metric or None, custom_sql=custom_sql or None))
-        project_config = ProjectConfig(namespace=namespace, default_resource=resource)
+        validation = [m for m in ordered if isinstance(m, ValidationMonitor)]
+        monitors = MonitorsFile(
+            montecarlo=MonitorSet(metric=metric or None, custom_sql=custom_sql or None, validation=validation or None)
+        )
+        project_config = ProjectConfig(namespace=namespace, **{**kept, "default_resource": resource})
         files[project_path] = _project_text(env, project_config)
         files[f"{MONITORS_DIR}/{env}/{MONITORS_FILE}"] = _monitors_text(env, monitors)
         counts[env] = len(ordered)
         namespaces[env] = namespace
+    domainless = [env for env in counts if "default_domain:" not in files[f"{MONITORS_DIR}/{env}/{PROJECT_FILE}"]]
+    if domainless:
+        notes.append(
+            f"{MONITORS_DIR}/<env>/{PROJECT_FILE} sets no default_domain for {', '.join(domainless)}: Monte Carlo "
+            "accounts created lately need one domain per monitor; add `default_domain: <domain>` there "
+            "(scaffold monitors keeps it)"
+        )
     if not configured:
         raise ScaffoldError(
             "Monte Carlo is not set up in config/: add `monte_carlo: {namespace: "
@@ -642,8 +810,20 @@ def build(project: Project, environments: Sequence[str] = ()) -> MonitorsReport:
 
 
 def _differs(root: Path, rel: str, text: str) -> bool:
+    """Whether the file on disk is not what scaffold would write. A project file (montecarlo.yml) is
+    compared as data: a person's comments and layout there are theirs, only the values matter."""
     path = root / rel
-    return not path.is_file() or path.read_text(encoding="utf-8") != text
+    if not path.is_file():
+        return True
+    current = path.read_text(encoding="utf-8")
+    if current == text:
+        return False
+    if Path(rel).name == PROJECT_FILE:
+        try:
+            return yaml.safe_load(current) != yaml.safe_load(text)
+        except yaml.YAMLError:
+            return True
+    return True
 
 
 def _leftovers(root: Path, report: MonitorsReport) -> list[str]:

@@ -2,15 +2,21 @@
 
 It answers exactly like a model would (a reply of fenced files) and goes through the same parser
 and checks, so the README's demo works with no API key and its output is held to the same bar.
-Bronze: cast to the declared types + ingestion metadata. Silver: casts, trims, `not_null`,
-dedupe on `keys` keeping the latest by `dedupe.order_by`. Gold: left joins on `join_on`, then
-`group_by` + `measures`. The tests it writes compute their expected rows from the same hints.
+Bronze: cast to the declared types + ingestion metadata; every landed row is kept (the pipeline
+applies the table's expectations by `on_violation`). Silver: casts, trims, drops rows with a null
+in a NOT NULL column (`not_null` or `col!`) and rows that break a named check, then keeps one row
+per key (the latest by `dedupe.order_by`, or any one). Gold: left joins on `join_on`, then
+`group_by` + `measures`, then drops the groups that break a named check. Each `transform`'s
+docstring lists exactly the steps its code takes. The tests it writes compute their expected
+rows from the same hints (named checks through `scaffolder.sql_eval`; a check it cannot read is
+left to a model), with a row that breaks each check where one can be made.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import textwrap
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -19,7 +25,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from lakeforge.tables import METADATA_COLUMNS, Column, TablesFile, TableSpec
 from scaffolder.resources import prompts_dir
-from scaffolder.stubs import docstring, parameters, schema_code
+from scaffolder.sql_eval import Condition, Unsupported, parse
+from scaffolder.stubs import _literal_text, docstring, parameters, schema_code
 
 INT_TYPES = {"int", "bigint", "smallint", "tinyint"}
 
@@ -132,6 +139,52 @@ def _bronze(spec: TableSpec, tables: TablesFile, package: str) -> tuple[str, str
 # --- silver ---------------------------------------------------------------------------------
 
 
+def _checks(spec: TableSpec) -> dict[str, Condition]:
+    """The table's named checks, read by the evaluator (the generator must know which rows they keep)."""
+    parsed = {}
+    for name, sql in spec.checks.items():
+        try:
+            parsed[name] = parse(sql)
+        except Unsupported as exc:
+            raise OfflineUnsupported(f"check {name} ({sql}) is beyond the offline generator: {exc}") from None
+        unknown = parsed[name].columns() - set(spec.column_names())
+        if unknown:
+            raise OfflineUnsupported(f"check {name} names {sorted(unknown)}, which are not columns of {spec.name}")
+    return parsed
+
+
+def _passes(checks: dict[str, Condition], row: dict[str, Any]) -> dict[str, bool]:
+    """Which checks the row passes (a NULL result is a violation, as in production)."""
+    try:
+        return {name: check.evaluate(row) is True for name, check in checks.items()}
+    except Unsupported as exc:
+        raise OfflineUnsupported(f"a named check is beyond the offline generator: {exc}") from None
+
+
+def _summary(steps: list[str]) -> str:
+    """A transform's docstring from its steps, wrapped, escaped for a triple-quoted literal."""
+    text = "; ".join(steps) + "."
+    return textwrap.fill(_literal_text(text[0].upper() + text[1:]), width=100, subsequent_indent="    ")
+
+
+def _joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+def _silver_steps(spec: TableSpec, trims: bool) -> str:
+    """The transform's docstring: the steps its code takes, in order, and nothing else."""
+    steps = ["Cast the columns to the declared types" + (" and trim text" if trims else "")]
+    not_null = spec.not_null_columns()
+    if not_null:
+        steps.append(f"drop rows with a null {_joined(not_null)}")
+    steps += [f"drop rows that break check {name} ({sql})" for name, sql in spec.checks.items()]
+    if spec.dedupe:
+        steps.append(f"keep the latest row per {', '.join(spec.keys)} by {spec.dedupe.order_by}")
+    elif spec.keys:
+        steps.append(f"keep one row per {', '.join(spec.keys)}")
+    return _summary(steps)
+
+
 def _silver(spec: TableSpec, tables: TablesFile, package: str) -> tuple[str, str]:
     if len(spec.inputs) != 1:
         raise OfflineUnsupported("silver tables with several inputs need a join the hints do not describe")
@@ -141,20 +194,78 @@ def _silver(spec: TableSpec, tables: TablesFile, package: str) -> tuple[str, str
     missing = [c.name for c in spec.schema_ if c.name not in up_types]
     if missing:
         raise OfflineUnsupported(f"columns {missing} are not in input {upstream.name}")
+    checks = _checks(spec)
     for c in spec.schema_:
-        if c.name in spec.keys or c.name in spec.not_null or (spec.dedupe and c.name == spec.dedupe.order_by):
+        if c.name in _modeled(spec, checks):
             convert(sample(up_types[c.name], 0), up_types[c.name], c.type)  # raises when not castable
     columns = [
         {"name": c.name, "type": c.type, "trim": spec.trim and c.type == "string" and up_types[c.name] == "string"}
         for c in spec.schema_
     ]
-    module = _module("silver.py.jinja", spec, param=param, columns=columns, metadata=False, window=bool(spec.dedupe))
-    return module, _silver_tests(spec, upstream, package, param)
+    module = _module(
+        "silver.py.jinja",
+        spec,
+        param=param,
+        columns=columns,
+        not_null=spec.not_null_columns(),
+        checks=[{"name": name, "literal": repr(sql)} for name, sql in spec.checks.items()],
+        summary=_silver_steps(spec, any(c["trim"] for c in columns)),
+        metadata=False,
+        window=bool(spec.dedupe),
+    )
+    return module, _silver_tests(spec, upstream, package, param, checks)
 
 
-def _silver_tests(spec: TableSpec, upstream: TableSpec, package: str, param: str) -> str:
+def _modeled(spec: TableSpec, checks: dict[str, Condition]) -> set[str]:
+    """Columns whose values the tests must model exactly: keys, NOT NULL, dedupe order, checked columns."""
+    found = set(spec.keys) | set(spec.not_null_columns()) | ({spec.dedupe.order_by} if spec.dedupe else set())
+    for check in checks.values():
+        found |= check.columns()
+    return found
+
+
+def _literals(checks: dict[str, Condition]) -> list[Any]:
+    found: list[Any] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, tuple) and node:
+            if node[0] == "lit" and node[1] is not None and not isinstance(node[1], bool):
+                found.append(node[1])
+            else:
+                for part in node[1:]:
+                    walk(part)
+        elif isinstance(node, list):
+            for part in node:
+                walk(part)
+
+    for check in checks.values():
+        walk(check.tree)
+    return found
+
+
+def _candidates(type_string: str, literals: list[Any]) -> list[Any]:
+    """Raw values to try for a checked column: the checks' own literals and values around them."""
+    if type_string == "string":
+        return [v for v in literals if isinstance(v, str)] + ["", "x", "v1"]
+    numbers = [Decimal(v) for v in literals if isinstance(v, (int, Decimal)) and not isinstance(v, bool)]
+    around = sorted({n + d for n in [*numbers, Decimal(0)] for d in (Decimal(-1), Decimal(0), Decimal(1))})
+    around += [Decimal(100), Decimal(-100)]
+    if type_string in INT_TYPES:
+        return [int(n) for n in around if n == n.to_integral_value()]
+    if type_string.startswith("decimal"):
+        scale = int(type_string.split(",")[1].rstrip(")"))
+        return [n.quantize(Decimal(1).scaleb(-scale)) for n in around]
+    if type_string in ("double", "float"):
+        return [float(n) for n in around]
+    return []
+
+
+def _silver_tests(spec: TableSpec, upstream: TableSpec, package: str, param: str, checks: dict[str, Condition]) -> str:
     out_types = {c.name: c.type for c in spec.schema_}
-    keyed = set(spec.keys) | set(spec.not_null) | ({spec.dedupe.order_by} if spec.dedupe else set())
+    up_types = {c.name: c.type for c in upstream.schema_}
+    keyed = _modeled(spec, checks)
+    not_null = spec.not_null_columns()
+    fixed = set(spec.keys) | ({spec.dedupe.order_by} if spec.dedupe else set())  # they decide which rows stay
 
     def raw_row(index: int, key_index: int, null_column: str | None = None) -> dict[str, Any]:
         row = {}
@@ -168,23 +279,72 @@ def _silver_tests(spec: TableSpec, upstream: TableSpec, package: str, param: str
             row[c.name] = None if c.name == null_column else value
         return row
 
-    rows = [raw_row(0, 0)]
-    if spec.dedupe:
-        rows.append(raw_row(1, 0))  # same key, later order_by: this version is kept
-    rows.append(raw_row(2, 2))
-    if spec.not_null:
-        rows.append(raw_row(3, 3, null_column=spec.not_null[0]))  # dropped
-
-    def expected(row: dict[str, Any]) -> tuple[Any, ...]:
-        values = []
+    def output(row: dict[str, Any]) -> dict[str, Any]:
+        values = {}
         for c in spec.schema_:
             value = row[c.name]
             if isinstance(value, str) and spec.trim:
                 value = value.strip()
-            values.append(convert(value, next(u.type for u in upstream.schema_ if u.name == c.name), c.type))
-        return tuple(values)
+            values[c.name] = convert(value, up_types[c.name], c.type)
+        return values
 
+    def raw_value(column: str, value: Any) -> Any:
+        if spec.trim and up_types[column] == "string" and isinstance(value, str):
+            return f"  {value} "
+        return value
+
+    def passing(row: dict[str, Any]) -> dict[str, Any]:
+        """The row with checked columns changed, one at a time, until it passes every check."""
+        literals = _literals(checks)
+        for _ in range(2 * len(checks) + 1):
+            failed = [name for name, ok in _passes(checks, output(row)).items() if not ok]
+            if not failed:
+                return row
+            tries = [
+                {**row, column: raw_value(column, value)}
+                for column in sorted(checks[failed[0]].columns() - fixed)
+                for value in _candidates(up_types[column], literals)
+            ]
+            everything = [t for t in tries if all(_passes(checks, output(t)).values())]
+            this_one = [t for t in tries if _passes(checks, output(t))[failed[0]]]
+            if not (everything or this_one):
+                break
+            row = (everything or this_one)[0]
+        raise OfflineUnsupported(
+            f"no sample row of {spec.name} meets every named check ({', '.join(spec.checks)}): a model can write it"
+        )
+
+    def breaking(row: dict[str, Any], name: str) -> dict[str, Any] | None:
+        """The row with one checked column changed so that it breaks check `name` (false, not null) only."""
+        for column in sorted(checks[name].columns() - fixed):
+            for value in _candidates(up_types[column], _literals(checks)):
+                candidate = {**row, column: raw_value(column, value)}
+                values = output(candidate)
+                if any(values[c] is None for c in not_null) or checks[name].evaluate(values) is not False:
+                    continue
+                if all(ok for other, ok in _passes(checks, values).items() if other != name):
+                    return candidate
+        return None
+
+    rows = [passing(raw_row(0, 0))]
+    if spec.dedupe:
+        rows.append(passing(raw_row(1, 0)))  # same key, later order_by: this version is kept
+    rows.append(passing(raw_row(2, 2)))
     kept = [rows[1], rows[2]] if spec.dedupe else [rows[0], rows[1]]
+    if spec.keys and not spec.dedupe:
+        rows.append(dict(rows[0]))  # the same row twice: one row per key, whichever copy stays
+    if not_null:
+        rows.append(passing(raw_row(3, 3, null_column=not_null[0])))  # dropped: a null where NOT NULL
+        rows[-1][not_null[0]] = None
+    for position, name in enumerate(list(checks)[:4]):
+        broken = breaking(passing(raw_row(4 + position, 4 + position)), name)
+        if broken is not None:
+            rows.append(broken)  # dropped: breaks the check
+
+    def expected(row: dict[str, Any]) -> tuple[Any, ...]:
+        values = output(row)
+        return tuple(values[c.name] for c in spec.schema_)
+
     return _tests(
         "test_silver.py.jinja",
         spec,
@@ -193,6 +353,7 @@ def _silver_tests(spec: TableSpec, upstream: TableSpec, package: str, param: str
         raw_ddl=ddl(upstream.schema_),
         raw_rows=[repr(tuple(r[c.name] for c in upstream.schema_)) for r in rows],
         expected_rows=[repr(expected(r)) for r in kept],
+        test_name="cleans_and_keeps_one_row_per_key" if spec.keys else "cleans_its_input",
     )
 
 
@@ -241,8 +402,22 @@ def _gold(spec: TableSpec, tables: TablesFile, package: str) -> tuple[str, str]:
         }
         for m in spec.measures
     ]
-    module = _module("gold.py.jinja", spec, params=params, joins=joins, measures=measures, metadata=False, window=False)
-    return module, _gold_tests(spec, inputs, picks, package, params, available, declared)
+    checks = _checks(spec)
+    steps = ["Left-join the inputs on " + ", ".join(spec.join_on)] if joins else []
+    steps.append(f"aggregate {', '.join(m.name for m in spec.measures)} per {', '.join(spec.group_by)}")
+    steps += [f"drop the groups that break check {name} ({sql})" for name, sql in spec.checks.items()]
+    module = _module(
+        "gold.py.jinja",
+        spec,
+        params=params,
+        joins=joins,
+        measures=measures,
+        checks=[{"name": name, "literal": repr(sql)} for name, sql in spec.checks.items()],
+        summary=_summary(steps),
+        metadata=False,
+        window=False,
+    )
+    return module, _gold_tests(spec, inputs, picks, package, params, available, declared, checks)
 
 
 def _gold_tests(
@@ -253,6 +428,7 @@ def _gold_tests(
     params: list[str],
     available: dict[str, str],
     declared: dict[str, str],
+    checks: dict[str, Condition],
 ) -> str:
     def row(upstream: TableSpec, index: int, key_index: int) -> dict[str, Any]:
         return {c.name: sample(c.type, key_index if c.name in spec.join_on else index) for c in upstream.schema_}
@@ -301,7 +477,13 @@ def _gold_tests(
             if m.agg in ("count", "count_distinct"):
                 source_type = "bigint"
             values[m.name] = convert(value, source_type, target)
-        expected_rows.append(tuple(values[c.name] for c in spec.schema_))
+        if all(_passes(checks, values).values()):
+            expected_rows.append(tuple(values[c.name] for c in spec.schema_))
+    if checks and not expected_rows:
+        raise OfflineUnsupported(
+            f"the named checks of {spec.name} ({', '.join(spec.checks)}) drop every group of the sample data: "
+            "a model can write it"
+        )
     frames = [
         {
             "param": param,

@@ -21,7 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaffolder.cleanup import remove_tree
-from scaffolder.sandbox import INSIDE_HOME, INSIDE_SCRATCH, Sandbox, SandboxMode, round_layout, sandbox_environment, user_homes
+from scaffolder.sandbox import (
+    INSIDE_HOME,
+    INSIDE_SCRATCH,
+    Sandbox,
+    SandboxMode,
+    round_layout,
+    sandbox_environment,
+    user_homes,
+)
 
 _SCRIPT = """
 import json, os, socket, stat, sys
@@ -224,7 +232,9 @@ def _checks(
             Check(
                 "fill the scratch space past its cap",
                 isinstance(flood, int) and flood <= cap + CAP_SLACK,
-                f"wrote {flood // (1024 * 1024)} MiB of a {cap // (1024 * 1024)} MiB cap" if isinstance(flood, int) else str(flood),
+                f"wrote {flood // (1024 * 1024)} MiB of a {cap // (1024 * 1024)} MiB cap"
+                if isinstance(flood, int)
+                else str(flood),
             ),
             Check(
                 "see /run, /var/run or your home folder (beyond the interpreter)",

@@ -7,9 +7,11 @@ contract tests pass before any AI is involved, and the model only has to fill th
 from __future__ import annotations
 
 import ast
+import unicodedata
 from enum import Enum
 from pathlib import Path
 
+from lakeforge.runner import is_stub_source
 from lakeforge.tables import ARRAY_TYPE, DECIMAL_TYPE, SIMPLE_TYPES, TableSpec
 from scaffolder.project import Project
 from scaffolder.writer import Manifest, atomic_write, write_tracked
@@ -54,7 +56,13 @@ def docstring(spec: TableSpec) -> str:
 
 
 def _literal_text(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "")
+    """Text for a triple-quoted literal: quotes and backslashes escaped, control characters as escapes
+    (a NUL or a form feed in a description must not break the module)."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "")
+    return "".join(
+        ch if ch in "\n\t" or unicodedata.category(ch)[0] != "C" else ch.encode("unicode_escape").decode("ascii")
+        for ch in escaped
+    )
 
 
 def stub_module(spec: TableSpec) -> str:
@@ -103,19 +111,10 @@ def module_state(path: Path) -> ModuleState:
 
 
 def is_stub(source: str) -> bool:
-    """True when `transform` raises NotImplementedError (False when the module does not parse)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return False
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == "transform":
-            for statement in node.body:
-                if isinstance(statement, ast.Raise) and statement.exc is not None:
-                    target = statement.exc.func if isinstance(statement.exc, ast.Call) else statement.exc
-                    if isinstance(target, ast.Name) and target.id == "NotImplementedError":
-                        return True
-    return False
+    """True when `transform` raises NotImplementedError (False when the module does not parse).
+
+    The runtime's rule (`lakeforge.runner.is_stub_source`), so doctor and `local_pipeline run` agree."""
+    return is_stub_source(source)
 
 
 def is_stub_test(source: str) -> bool:

@@ -121,7 +121,11 @@ CASES: dict[str, tuple[Callable[[str, str], str], str, dict]] = {
         {},
     ),
     "test_import_error": (
-        _edit_tests(lambda tests: tests.replace("import SCHEMA, transform", "import SCHEMA, helper, transform") + "\nHELPER = helper\n"),
+        _edit_tests(
+            lambda tests: (
+                tests.replace("import SCHEMA, transform", "import SCHEMA, helper, transform") + "\nHELPER = helper\n"
+            )
+        ),
         "could not import tests/unit/bronze/test_case_test_import_error.py: ImportError",
         {},
     ),

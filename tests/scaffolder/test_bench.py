@@ -179,3 +179,52 @@ def test_bench_errors_are_one_line_naming_the_input_and_the_fix(tmp_path: Path) 
     assert missing.returncode == 2 and "no fill task set at" in missing.stderr and "--tasks-dir" in missing.stderr
     for result in (unknown, jsonl, missing):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_the_bench_repo_fills_with_the_users_scaffold_settings(tmp_path: Path) -> None:
+    import tomllib
+
+    from scaffolder.bench import _copy_scaffold_settings
+
+    user = tmp_path / "user"
+    (user / "src" / "shop").mkdir(parents=True)
+    (user / "tables.yml").write_text("version: 1\ntables: []\n")
+    (user / "pyproject.toml").write_text(
+        '[project]\nname = "shop"\n\n[tool.scaffold]\nprovider = "ollama"\nmodel = "qwen3:32b"\n'
+        'max_attempts = 2\nmax_tokens = 16000\nallowed_imports = ["numpy"]\n\n[tool.ruff]\nline-length = 100\n'
+    )
+    target = tmp_path / "bench" / "pyproject.toml"
+    target.parent.mkdir()
+    target.write_text(
+        '[project]\nname = "fillbench"\n\n[tool.scaffold]\nprovider = "auto"\n# model = "..."\njobs = 4\n\n'
+        '[tool.pytest.ini_options]\ntestpaths = ["tests"]\n'
+    )
+    _copy_scaffold_settings(user, target)
+    copied = tomllib.loads(target.read_text())
+    assert copied["tool"]["scaffold"] == {
+        "provider": "ollama",
+        "model": "qwen3:32b",
+        "max_attempts": 2,
+        "max_tokens": 16000,
+        "allowed_imports": ["numpy"],
+    }
+    assert copied["project"]["name"] == "fillbench" and copied["tool"]["pytest"]["ini_options"]["testpaths"] == [
+        "tests"
+    ]
+
+
+def test_prices_find_the_model_a_name_stands_for() -> None:
+    from decimal import Decimal
+
+    from scaffolder.errors import ScaffoldError
+    from scaffolder.prices import cost
+
+    assert cost("gpt-4.1", 1_000_000, 1_000_000) == Decimal("10.00")
+    assert cost("openai/gpt-4.1-2025-04-14", 500_000, 0) == Decimal("1.00")
+    assert cost("gpt-4.1-mini", 1_000_000, 0) == Decimal("0.40")  # never priced as gpt-4.1
+    assert cost("qwen2.5-coder:32b", 10**6, 10**6) == 0
+    assert cost("my-endpoint", 1, 1) is None  # unknown: no guess
+    table = DEFAULT_PRICES.with_overrides({"my-endpoint": {"input": 1, "output": 3}})
+    assert table.cost("my-endpoint", 10**6, 10**6) == Decimal(4)
+    with pytest.raises(ScaffoldError, match="prices: .*give each model"):
+        DEFAULT_PRICES.with_overrides({"x": {"input": -1, "output": 0}})

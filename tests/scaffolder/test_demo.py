@@ -35,7 +35,8 @@ def test_demo_from_a_relative_folder_with_no_api_key(tmp_path: Path) -> None:
     assert (taken / "notes.txt").read_text() == "a demo from last week\n"
     # The closing hint runs as printed, from where the demo ran.
     (hint,) = [line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("run its tests again: ")]
-    assert hint == f"cd lakeforge-demo-2 && {sys.executable} -m pytest"
+    python = Path(sys.executable).parent / "python"
+    assert hint == f"cd lakeforge-demo-2 && {python if python.exists() else sys.executable} -m pytest"
     again = subprocess.run(["bash", "-c", hint], cwd=tmp_path, env=env_without_keys, capture_output=True, text=True)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert " passed" in again.stdout

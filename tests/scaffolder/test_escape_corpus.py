@@ -344,7 +344,7 @@ def scaffold_measured(project: Path, env: dict[str, str], *args: str) -> tuple[s
     """The real CLI, and scaffold's own peak memory in MiB (its process only, not the sandbox's)."""
     code = (
         "import atexit, resource, runpy, sys\n"
-        "atexit.register(lambda: sys.stderr.write(f\"\\nPEAK-RSS-KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n\"))\n"
+        'atexit.register(lambda: sys.stderr.write(f"\\nPEAK-RSS-KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n"))\n'
         "sys.argv = ['scaffold', *sys.argv[1:]]\n"
         "runpy.run_module('scaffolder', run_name='__main__')\n"
     )
@@ -439,7 +439,9 @@ def test_a_persons_tests_run_contained_and_are_named(bare_project: Path, attack:
 
     with ScriptedLLM(lambda request: Action(content=good[table_of(request)])) as llm:
         env = {**attacker_env(attack, llm.base_url), "SCAFFOLD_TEST_TIMEOUT_SECONDS": "20", "TMPDIR": str(tmpdir)}
-        result, peak_mib = scaffold_measured(bare_project, env, "fill", "bronze", "--provider", "openai", "--max-attempts", "1")
+        result, peak_mib = scaffold_measured(
+            bare_project, env, "fill", "bronze", "--provider", "openai", "--max-attempts", "1"
+        )
     output = result.stdout + result.stderr
     assert result.returncode == 1, output[-6000:]
     assert "sandbox: bubblewrap" in output
@@ -452,12 +454,16 @@ def test_a_persons_tests_run_contained_and_are_named(bare_project: Path, attack:
         lines = [line for line in output.splitlines() if line.startswith(f"{table}:")]
         if not named:  # contained with nothing to name, or it behaved: the user's next pytest (below)
             continue
-        if not any(n in line for line in lines for n in named.split("|")) or not re.search(rf"{table}\s.*failed", output):
+        if not any(n in line for line in lines for n in named.split("|")) or not re.search(
+            rf"{table}\s.*failed", output
+        ):
             wrong.append(f"{table}: expected {named!r} in {lines}")
     assert not wrong, "\n".join(wrong)
     assert re.search(r"p_innocent\s.*filled", output), output
     assert_no_secret_left(llm, bare_project)
-    sent = json.dumps(llm.requests) + "".join(p.read_text() for p in (bare_project / ".scaffold" / "audit").glob("*.jsonl"))
+    sent = json.dumps(llm.requests) + "".join(
+        p.read_text() for p in (bare_project / ".scaffold" / "audit").glob("*.jsonl")
+    )
     assert str(bare_project) not in sent, "the real repo's path went to the model or the audit log"
     host = socket.gethostname()
     if len(host) >= 4:  # a two-letter host name ("vm") is in every other word: nothing to check
@@ -466,7 +472,15 @@ def test_a_persons_tests_run_contained_and_are_named(bare_project: Path, attack:
     # The user's next plain pytest: the payload that waited for it is stopped by lakeforge's guard.
     env = {**os.environ, "HOME": str(attack.home), "PYTHONPATH": str(bare_project / "src")}
     plain = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/unit/bronze/test_p_waits_for_a_plain_run.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/unit/bronze/test_p_waits_for_a_plain_run.py",
+        ],
         cwd=bare_project,
         env=env,
         capture_output=True,

@@ -157,12 +157,55 @@ class DocCustomSqlMonitor(DocMonitor):
         return self
 
 
+class DocValidationValue(Doc):
+    field: str
+
+
+class DocPredicate(Doc):
+    name: str
+    negated: bool | None = None
+
+
+class DocValidationCondition(Doc):
+    """ "Validation Monitor": a predicate tree that matches the INVALID rows."""
+
+    type: Literal["GROUP", "UNARY", "BINARY", "SQL"]
+    operator: Literal["AND", "OR"] | None = None
+    conditions: list[DocValidationCondition] | None = None
+    predicate: DocPredicate | None = None
+    value: list[DocValidationValue] | None = None
+    left: list[dict[str, Any]] | None = None
+    right: list[dict[str, Any]] | None = None
+    sql: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> DocValidationCondition:
+        if self.type == "GROUP":
+            assert self.operator and self.conditions, "a GROUP combines conditions with AND or OR"
+        if self.type == "UNARY":
+            assert self.predicate and self.value and len(self.value) == 1
+        if self.type == "SQL":
+            assert self.sql and not self.sql.lstrip().upper().startswith("SELECT"), "a boolean expression, no query"
+        return self
+
+
+class DocValidationMonitor(DocMonitor):
+    data_source: DocDataSource
+    alert_condition: DocValidationCondition
+    schedule: DocSchedule  # required for validation monitors
+
+    @model_validator(mode="after")
+    def _group_on_top(self) -> DocValidationMonitor:
+        assert self.alert_condition.type == "GROUP", "the top of alert_condition is a GROUP"
+        return self
+
+
 class DocMonitors(Doc):
     """The documented, current monitor types (deprecated field_health/freshness/volume are absent)."""
 
     metric: list[DocMetricMonitor] | None = None
     custom_sql: list[DocCustomSqlMonitor] | None = None
-    validation: list[dict[str, Any]] | None = None
+    validation: list[DocValidationMonitor] | None = None
     metric_comparison: list[dict[str, Any]] | None = None
     table: list[dict[str, Any]] | None = None
 
@@ -293,7 +336,24 @@ def test_writes_the_documented_format_with_each_environments_table_names(project
             {"metric": "TIME_SINCE_LAST_ROW_COUNT_CHANGE", "operator": "AUTO"}
         ]
         assert f"FROM {catalog}.shop_bronze.raw_customers" in sql["bronze_raw_customers_freshness"]["sql"]
-        assert "MAX(_ingested_at)" in sql["bronze_raw_customers_freshness"]["sql"]  # bronze's ingestion time
+        assert "MAX(_ingested_at)" in sql["bronze_raw_customers_freshness"]["sql"]  # no time of its own: ingestion
+        # the contract of every table: its NOT NULL columns (not the ingestion metadata) as validation monitors
+        validation = by_name(data["montecarlo"]["validation"])
+        assert sorted(validation) == [
+            "bronze_raw_customers_not_null",
+            "bronze_raw_orders_not_null",
+            "silver_contacts_not_null",
+            "silver_customers_not_null",
+        ]
+        assert validation["silver_customers_not_null"]["alert_condition"] == {
+            "type": "GROUP",
+            "operator": "OR",
+            "conditions": [{"type": "UNARY", "predicate": {"name": "null"}, "value": [{"field": "customer_id"}]}],
+        }
+        # field metrics aggregate by the table's own time instead of scanning it whole
+        assert metric["silver_contacts_email_unique_rate"]["aggregate_time_field"] == "updated_at"
+        assert metric["silver_contacts_email_unique_rate"]["aggregate_by"] == "day"
+        assert "aggregate_time_field" not in metric["silver_contacts_freshness"]
         assert sql["bronze_raw_customers_freshness"]["alert_conditions"] == [
             {"type": "threshold", "operator": "GT", "threshold_value": 24}
         ]
@@ -604,3 +664,67 @@ def test_generated_ci_applies_the_namespace_scaffold_wrote_and_only_with_credent
     assert "montecarlo" not in (plain / ".github/workflows/ci.yml").read_text()
     assert "montecarlo" not in (plain / ".github/workflows/deploy.yml").read_text()
     assert "montecarlodata" not in (plain / "pyproject.toml").read_text()
+
+
+def test_the_contract_becomes_monitors_in_the_documented_format(project: Path) -> None:
+    # A bronze table with a time of its own, and a silver table with keys, NOT NULL columns and named checks.
+    tables = read(project, "tables.yml")
+    raw = tables["tables"][0]  # raw_customers
+    raw["schema"].insert(2, {"name": "changed_at", "type": "timestamp"})
+    contacts = tables["tables"][3]
+    contacts["keys"] = ["customer_id", "email"]
+    contacts["not_null"] = ["email"]
+    contacts["checks"] = {"email_has_at": "email LIKE '%@%'", "recent": "updated_at >= '2020-01-01'"}
+    contacts["on_violation"] = "drop"
+    (project / "tables.yml").write_text(yaml.safe_dump(tables, sort_keys=False))
+
+    result = scaffold(project, "monitors")
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = read(project, "monitors/prod/monitors.yaml")
+    doc = DocMonitorsFile.model_validate(data).montecarlo  # Monte Carlo's documented format
+    assert doc.validation is not None
+    validation = by_name(data["montecarlo"]["validation"])
+    sql = by_name(data["montecarlo"]["custom_sql"])
+    prod = "prod_analytics.shop_silver.contacts"
+
+    not_null = validation["silver_contacts_not_null"]
+    assert not_null["data_source"] == {"table": "prod_analytics:shop_silver.contacts"}
+    assert [c["value"] for c in not_null["alert_condition"]["conditions"]] == [
+        [{"field": "customer_id"}],
+        [{"field": "email"}],
+    ]
+    assert not_null["schedule"] == {"type": "fixed", "interval_minutes": 1440}
+    # a check's condition matches the rows that break it (false or NULL), as production treats them
+    assert validation["silver_contacts_check_email_has_at"]["alert_condition"] == {
+        "type": "GROUP",
+        "operator": "AND",
+        "conditions": [{"type": "SQL", "sql": "NOT COALESCE((email LIKE '%@%'), FALSE)"}],
+    }
+    assert "silver_contacts_check_recent" in validation
+    keys = sql["silver_contacts_unique_keys"]
+    assert keys["sql"] == (
+        f"SELECT COUNT(*) FROM (SELECT `customer_id`, `email` FROM {prod} GROUP BY `customer_id`, `email` "
+        "HAVING COUNT(*) > 1)"
+    )
+    assert keys["alert_conditions"] == [{"type": "threshold", "operator": "GT", "threshold_value": 0}]
+    assert all(m["priority"] == "P3" for m in [*validation.values(), keys])  # config default_severity medium
+    # bronze freshness measures the data's own time now that it has one, not the pipeline's load time
+    freshness = sql["bronze_raw_customers_freshness"]["sql"]
+    assert "MAX(changed_at)" in freshness and "_ingested_at" not in freshness
+    assert scaffold(project, "monitors", "--check").returncode == 0
+
+
+def test_a_domain_and_patterns_a_person_sets_survive_export_and_check(project: Path) -> None:
+    assert scaffold(project, "monitors").returncode == 0
+    path = project / "monitors/prod/montecarlo.yml"
+    path.write_text(path.read_text() + "default_domain: retail-analytics\n" + "exclude_file_patterns:\n  - drafts/*\n")
+    edited = path.read_text()
+    check = scaffold(project, "monitors", "--check")
+    assert check.returncode == 0, check.stdout + check.stderr  # a person's setting is not stale
+
+    again = scaffold(project, "monitors")
+    assert again.returncode == 0, again.stderr
+    config = DocProject.model_validate(read(project, "monitors/prod/montecarlo.yml"))
+    assert config.default_domain == "retail-analytics" and config.exclude_file_patterns == ["drafts/*"]
+    assert path.read_text() == edited  # nothing rewritten
+    assert "default_domain" not in read(project, "monitors/dev/montecarlo.yml")  # per environment

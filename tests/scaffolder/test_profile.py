@@ -222,12 +222,21 @@ def test_profile_edits_only_the_entrys_schema_and_only_when_applied(spark: Spark
         ("_source_file", "string", True),
     ]
     assert entry.schema_[0].comment == "from the shop"
+    # the data proposes the contract the entry did not declare: the id-like column unique and never null
+    assert entry.keys == ["order_id"] and applied.proposed == {"keys": ["order_id"]}
+    assert "proposed from the data: keys: [order_id] (in the diff)" in applied.notes
+    assert any(n.startswith("never null in the sample: amount, ordered_at, code;") for n in applied.notes)
     assert module.read_text() == stub_module(entry)
     assert "rewrote the stub src/shop/transformations/bronze/orders.py with the new SCHEMA" in applied.notes
-    # every changed line is inside the entry's schema block; comments and the silver entry stay
+    # every changed line is inside the entry's schema block or the proposal added at the entry's end;
+    # comments and the silver entry stay
     before_lines, after_lines = TABLES.splitlines(), after.splitlines()
     block = range(before_lines.index("    schema:") + 1, before_lines.index("    monitors:"))
-    for tag, i1, i2, _, _ in difflib.SequenceMatcher(a=before_lines, b=after_lines).get_opcodes():
+    entry_end = before_lines.index("") if "" in before_lines else len(before_lines)
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=before_lines, b=after_lines).get_opcodes():
+        if tag == "insert" and i1 == entry_end:
+            assert after_lines[j1:j2] == ["    keys: [order_id]"]
+            continue
         assert tag == "equal" or all(i in block for i in range(i1, max(i2, i1 + 1))), (tag, i1, i2)
     assert "    description: Shop orders.   # keep me" in after and after.endswith(TABLES.split("\n\n")[1])
 

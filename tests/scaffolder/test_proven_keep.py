@@ -372,9 +372,8 @@ def test_one_fill_keeps_only_proven_tables(bare_project: Path) -> None:
     assert "mutants: your tests still pass when every `amount` is null: assert the values of amount" in repair(
         "schema_only"
     )
-    assert (
-        "contract: transform returns amount as double; SCHEMA and tables.yml say decimal(10,2)"
-        in repair("loose_type")
+    assert "contract: transform returns amount as double; SCHEMA and tables.yml say decimal(10,2)" in repair(
+        "loose_type"
     )
     assert "TestMixed::test_wrong failed" in repair("class_mixed")
     assert "test_plain" not in repair("class_mixed")

@@ -125,10 +125,11 @@ def test_kept_tests_kill_survivors_or_raise_coverage(bare_project: Path) -> None
     assert result.returncode == 0, output
     before, after = re.search(r"coverage: (\d+)% → (\d+)%", output).groups()
     assert int(before) < int(after) == 100, output
-    killed_before, required, killed_after = re.search(
-        r"mutants: (\d+)/(\d+) mutants killed.*→ (\d+)/\d+", output
+    killed_before, killed_after, required_after = re.search(
+        r"mutants: (\d+)/\d+ mutants killed.*→ (\d+)/(\d+)", output
     ).groups()
-    assert int(killed_before) < int(killed_after) == int(required), output
+    # More tests call transform on more inputs: a mutant equivalent before may count (and die) now.
+    assert int(killed_before) < int(killed_after) == int(required_after), output
     assert "kept test_values_are_kept" in output and "kept test_legacy_exports" in output
     assert "dropped test_shape_again: kills no surviving mutant and covers nothing new" in output
     assert "dropped test_wrong: did not pass every run" in output

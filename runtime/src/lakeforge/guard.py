@@ -111,7 +111,15 @@ IMMEDIATE_EVENTS = {
     "code.__new__": "built a code object",
     "object.__getattr__": "read an interpreter internal",
 }
-WATCHED = {*PROCESS_EVENTS, *NETWORK_EVENTS, *FILE_EVENTS, *INNERMOST_EVENTS, *IMMEDIATE_EVENTS, "open", "socket.__new__"}
+WATCHED = {
+    *PROCESS_EVENTS,
+    *NETWORK_EVENTS,
+    *FILE_EVENTS,
+    *INNERMOST_EVENTS,
+    *IMMEDIATE_EVENTS,
+    "open",
+    "socket.__new__",
+}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _LOOPBACK = {"127.0.0.1", "::1", "localhost", "0.0.0.0", ""}
 _LOOKUPS = {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr"}
@@ -223,7 +231,9 @@ class Detector:
             return table, where, PROCESS_EVENTS[event] + (f": {command}" if command else "")
         if event == "socket.__new__":
             family = args[1] if len(args) > 1 else None
-            return (table, where, "opened a unix socket (a way to the host's agents and daemons)") if family == 1 else None
+            return (
+                (table, where, "opened a unix socket (a way to the host's agents and daemons)") if family == 1 else None
+            )
         if event in NETWORK_EVENTS:
             address = _address(event, args)
             if any(t in innermost for t in _TRUSTED_NETWORK) and _loopback(address):

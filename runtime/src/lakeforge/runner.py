@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -230,7 +231,19 @@ def load_config(args: argparse.Namespace) -> tuple[EnvironmentConfig, Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point for wheel tasks: `--package pkg --layer silver --env dev`."""
+    """Entry point for wheel tasks: `--package pkg --layer silver --env dev`.
+
+    A bad input (config, tables.yml, a stub) or a failed expectation ends the task with one line
+    naming it (`error: ...`) and exit status 1, not a traceback.
+    """
+    try:
+        _main(argv)
+    except LakeforgeError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
+
+
+def _main(argv: Sequence[str] | None) -> None:
     from lakeforge.session import SparkSessionFactory
 
     args = parse_args(argv)

@@ -258,8 +258,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         if mine:
             repo_guard.events = [e for e in repo_guard.events if not e.startswith(item.nodeid)]
             report.outcome = "failed"
-            report.longrepr = "lakeforge guard: " + "; ".join(m.split(": ", 1)[1] for m in mine) + (
-                " (a person's test that needs it: @pytest.mark.unguarded)"
+            report.longrepr = (
+                "lakeforge guard: "
+                + "; ".join(m.split(": ", 1)[1] for m in mine)
+                + (" (a person's test that needs it: @pytest.mark.unguarded)")
             )
     return report
 
