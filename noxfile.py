@@ -1,5 +1,6 @@
-"""Developer sessions: `nox -s tests` (the whole suite on local Spark), `nox -s lint`, and
-`nox -s template_oldest_copier` (the template rendered by the oldest copier copier.yml allows)."""
+"""Developer sessions: `nox -s tests` (the whole suite on local Spark), `nox -s lint`, `nox -s typecheck`
+(mypy strict), `nox -s template_oldest_copier` (the template rendered by the oldest copier copier.yml
+allows), and `nox -s golden` (rewrite the template's golden outputs after a deliberate change)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import nox
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "tests", "runtime_dbr", "template_oldest_copier"]
+nox.options.sessions = ["lint", "typecheck", "tests", "runtime_dbr", "template_oldest_copier"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
@@ -37,6 +38,27 @@ def lint(session: nox.Session) -> None:
     session.install("ruff>=0.17,<0.18")  # the formatter changes between minors: one style for CI and laptops
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the runtime and scaffold (`[tool.mypy]` in pyproject.toml: what, how strict,
+    and the few modules that have no types). Both packages are installed so every import resolves."""
+    session.install("-e", "./runtime[test]", "-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(default=False)
+def golden(session: nox.Session) -> None:
+    """Rewrite tests/template/golden/ (the rendered repo of each matrix variant) from this checkout.
+
+    Run it after a deliberate template change and commit what changed: the pull request then shows
+    what the change does to a generated repo. `tests/template/test_golden.py` fails until then.
+    """
+    # copier renders; its tasks build the vendor/ wheels (hatchling, no isolation) and export the
+    # monitors (pydantic and PyYAML, which copier brings). pytest: the template fixtures import it.
+    session.install("copier>=9.15,<10", "hatchling>=1.25", "pytest>=8")
+    session.run("python", "-m", "tests.template.golden")
 
 
 def databricks_runtime() -> dict[str, str]:

@@ -51,9 +51,10 @@ class ReplyCache:
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            found = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             return None
+        return found if isinstance(found, dict) else None
 
     def drop(self, key: str) -> None:
         """Forget a reply that failed its checks, so the next run asks the model afresh."""

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -55,7 +55,7 @@ else:  # pragma: no cover
 if TYPE_CHECKING:  # importing fill at run time would load the round for `scaffold bench --help`
     from scaffolder.fill import FillReport
 
-FORMAT = "lakeforge-bench/1"
+FORMAT: Final = "lakeforge-bench/1"
 TASKS_VAR = "SCAFFOLD_BENCH_TASKS"
 REFERENCE_DIR = "bench_reference"  # inside the bench repo, written only after the fill
 RUNNER = "reference_runner.py"
@@ -414,7 +414,8 @@ def run_bench(
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="lakeforge-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     runs: list[RunResult] = []
-    provider, model, settings, announcement = "solutions", "reference", {}, ""
+    provider, model, announcement = "solutions", "reference", ""
+    settings: dict[str, Any] = {}
     try:
         for run in range(1, options.repeat + 1):
             notify("", f"run {run}/{options.repeat}: copying a fresh repo")

@@ -2,12 +2,21 @@
 
 Every tool calls the engine the CLI command of the same job calls (`add_table`, `fill`,
 `generate_tests`, `profile_table`, `run_doctor`, `validate`), with the same checks, the same
-sandbox and the same refusal to overwrite a person's edits, and returns plain JSON data.
+sandbox and the same refusal to overwrite a person's edits.
 
+- Planning: every tool has a title and annotations that say what it does to the repo
+  (`readOnlyHint`, `destructiveHint`, `idempotentHint`, `openWorldHint`), which ask and plan
+  modes and approval prompts rely on; and it returns a pydantic model (`scaffolder.mcp_results`),
+  so its published output schema names every field. Prompts offer the usual jobs as recipes.
 - Progress: the long tools hand the engine a callback; each event becomes an MCP progress
   notification on the request's progress token. Engines call back from worker threads (the
   tool body runs in one, `fill` asks the model from a pool), so events cross to the event loop
   through `anyio.from_thread` and a stream that keeps their order.
+- Cancellation: a cancelled request (`notifications/cancelled`, or the client gone) marks the
+  engine run; the engine stops at its next safe point (`fill_layer`: before it asks the model
+  about the next table or starts a round; `generate_tests`: before the next round; every tool:
+  while it waits for, or right after it takes, the engine gate), nothing half-written, and the
+  gate is free for the next call.
 - Errors: a `ScaffoldError` or `LakeforgeError` (unknown layer, unknown table, a bad path, a
   broken tables.yml) becomes the SDK's `ToolError` carrying the message the CLI prints after
   `error:`; arguments that fail the tool's schema become one line naming the argument. The
@@ -19,14 +28,12 @@ sandbox and the same refusal to overwrite a person's edits, and returns plain JS
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import re
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -37,12 +44,30 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError, UnexpectedToolError
-from pydantic import BaseModel, Field, ValidationError
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, ToolAnnotations
+from pydantic import Field, ValidationError
 
 from lakeforge.errors import LakeforgeError
+from lakeforge.tables import TableSpec
 from scaffolder import __version__
 from scaffolder.errors import ProviderName, ScaffoldError
-from scaffolder.problems import Problem
+from scaffolder.mcp_results import (
+    Added,
+    Diagnosis,
+    Filled,
+    MoreTests,
+    Profiled,
+    TableList,
+    TableState,
+    Validated,
+    added_result,
+    diagnosis_result,
+    filled_result,
+    more_tests_result,
+    profiled_result,
+    validated_result,
+)
 from scaffolder.project import Project, load_project
 
 T = TypeVar("T")
@@ -54,7 +79,8 @@ INSTRUCTIONS = (
     "`add`, let `fill_layer` write and prove its code, or edit the module and its tests yourself and "
     "run `validate`: the same verdict fill gives (tests twice, the output contract, every mutant killed, "
     "in the OS sandbox). `generate_tests` adds tests that prove more, `profile` infers a schema from "
-    "data, `doctor` says what is wrong with the repo and how to fix it."
+    "data, `doctor` says what is wrong with the repo and how to fix it. The prompts are recipes for "
+    "the usual jobs."
 )
 
 Layer = Annotated[str, Field(description="bronze, silver, gold or all")]
@@ -66,34 +92,43 @@ Provider = Annotated[
 ]
 Model = Annotated[str | None, Field(description="model, Azure deployment or Databricks serving endpoint")]
 
+# What each tool does to its environment (the MCP spec's hints; defaults assume the worst).
+# readOnlyHint: changes nothing. destructiveHint (only when not read-only): may change or remove
+# what exists, not only add. idempotentHint: the same call again changes nothing more.
+# openWorldHint: reaches beyond this repo and machine (a model provider, a Databricks workspace,
+# the template's git remote).
+READS_THE_REPO = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+# doctor also asks the template's source (`copier check-update`, `git ls-remote`) for a newer version.
+READS_THE_REPO_AND_TEMPLATE = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=True)
+# add appends an entry and creates missing stubs; the same table again is refused, nothing written.
+ADDS_A_TABLE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False
+)
+# fill replaces scaffold's own stubs (never a module or test a person edited: the manifest says
+# which) with code a model wrote; a second call asks the model again for what is still a stub.
+FILLS_STUBS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+# generate_tests appends tests to the table's test file (never touching a person's tests).
+APPENDS_TESTS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
+# profile always saves the statistics (.scaffold/profiles/<table>.json, which fill's prompt reads);
+# with apply it rewrites the table's schema in tables.yml. The same data gives the same result.
+PROFILES = ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True)
+
+
+def titled(title: str, hints: ToolAnnotations) -> dict[str, Any]:
+    """A tool's title and hints; the title also in the hints, where clients of older specs read it."""
+    return {"title": title, "annotations": hints.model_copy(update={"title": title})}
+
+
+# The progress events at which an engine may stop: it is about to ask a model or start a round,
+# and has nothing half-written. (The engines have no cancellation hook of their own yet.)
+FILL_SAFE_POINTS = ("asking ", "testing in the sandbox")
+TESTS_SAFE_POINTS = ("asking ", "running ")
+VALIDATE_SAFE_POINTS = ("running ",)
+GATE_POLL_SECONDS = 0.1
+
 log = logging.getLogger("scaffold.serve")
-
-
-# Plain data ------------------------------------------------------------------------------------
-
-
-def plain(value: Any) -> Any:
-    """JSON-able data from what the engines return: dataclasses and pydantic models become dicts,
-    enums their values, problems the lines the CLI prints, paths strings."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Problem):
-        return str(value)
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (set, frozenset)):
-        return sorted(plain(v) for v in value)
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
 
 
 def _relative(project: Project, path: Path | None) -> str | None:
@@ -104,7 +139,7 @@ def _relative(project: Project, path: Path | None) -> str | None:
     return str(path)
 
 
-def table_states(project_dir: Path) -> list[dict[str, str]]:
+def table_states(project_dir: Path) -> list[TableState]:
     from scaffolder.stubs import module_state
 
     project = load_project(project_dir)
@@ -112,19 +147,19 @@ def table_states(project_dir: Path) -> list[dict[str, str]]:
     for spec in project.tables().tables:
         module = spec.module_path(project.package)
         states.append(
-            {
-                "name": spec.name,
-                "layer": spec.layer,
-                "state": module_state(project.root / module).value,  # missing, stub, filled or broken
-                "module": module,
-                "tests": spec.test_path(),
-                "description": spec.description,
-            }
+            TableState(
+                name=spec.name,
+                layer=spec.layer,
+                state=module_state(project.root / module).value,
+                module=module,
+                tests=spec.test_path(),
+                description=spec.description,
+            )
         )
     return states
 
 
-# Errors and progress ---------------------------------------------------------------------------
+# Errors, progress and cancellation ---------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -146,10 +181,43 @@ def argument_problem(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-class ScaffoldServer(MCPServer):
-    """MCPServer whose argument errors are one line, like typer's, instead of pydantic's report."""
+class ToolCancelled(Exception):
+    """The client cancelled the tool call; raised in the engine's thread at its next safe point."""
 
-    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:  # type: ignore[override]
+
+class Reporter:
+    """What an engine run gets from its tool: `reporter(message)` becomes a progress notification,
+    `reporter.stop_if_cancelled()` raises `ToolCancelled` once the request is cancelled. Both may be
+    called from any thread."""
+
+    def __init__(self, send: Notify) -> None:
+        self._send = send
+        self._cancelled = threading.Event()
+
+    def __call__(self, message: str) -> None:
+        self._send(message)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def stop_if_cancelled(self) -> None:
+        if self._cancelled.is_set():
+            raise ToolCancelled("the client cancelled the request")
+
+
+class ScaffoldServer(MCPServer):
+    """MCPServer whose argument errors are one line, like typer's, instead of pydantic's report;
+    `gate` is its one-engine-at-a-time lock."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = EngineGate()
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Context | None = None) -> Any:
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -159,63 +227,80 @@ class ScaffoldServer(MCPServer):
             raise ToolError(f"Error executing tool {name}: {argument_problem(cause)}") from cause
 
 
-class _EngineGate:
+class EngineGate:
     """One engine at a time. Taken in the worker thread, so it binds to no event loop."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
     @contextlib.contextmanager
-    def held(self, notify: Notify) -> Iterator[None]:
+    def held(self, reporter: Reporter) -> Iterator[None]:
         if not self._lock.acquire(blocking=False):
-            notify("waiting for another scaffold tool of this server to finish")
-            self._lock.acquire()
+            reporter("waiting for another scaffold tool of this server to finish")
+            # A request cancelled while it waits (the client gave up) leaves the queue.
+            while not self._lock.acquire(timeout=GATE_POLL_SECONDS):
+                reporter.stop_if_cancelled()
         try:
-            # A request cancelled while it waited (the client gave up) must not start its engine now.
-            with contextlib.suppress(RuntimeError):  # RuntimeError: not in an anyio worker thread
-                anyio.from_thread.check_cancelled()
+            reporter.stop_if_cancelled()  # cancelled while it waited: its engine must not start now
             yield
         finally:
             self._lock.release()
 
 
-async def run_engine(ctx: Context | None, work: Callable[[Notify], T]) -> T:
-    """Run `work(notify)` in a worker thread; every `notify(message)` becomes a progress notification.
+async def run_engine(ctx: Context | None, work: Callable[[Reporter], T]) -> T:
+    """Run `work(reporter)` in a worker thread; every `reporter(message)` becomes a progress notification.
 
-    `notify` may be called from any thread (the worker, or a pool the engine starts): it hands the
-    message to the event loop, where one task sends them in order with the request's progress
+    The reporter may be called from any thread (the worker, or a pool the engine starts): it hands
+    the message to the event loop, where one task sends them in order with the request's progress
     token (`ctx.report_progress`; nothing is sent when the client asked for no progress). A
-    notification that cannot be sent (the client left) never stops the engine.
+    notification that cannot be sent (the client left) never stops the engine. When the request is
+    cancelled, that task is cancelled with it and marks the reporter, so the engine stops at its
+    next safe point; the worker thread is waited for (a thread cannot be interrupted), then the
+    cancellation goes on to the SDK, which answers nothing, as the spec asks.
     """
     send, receive = anyio.create_memory_object_stream[str](math.inf)
     token = anyio.lowlevel.current_token()
 
-    def notify(message: str) -> None:
+    def deliver(message: str) -> None:
         with contextlib.suppress(Exception):
             anyio.from_thread.run_sync(send.send_nowait, message, token=token)
 
+    reporter = Reporter(deliver)
+
     async def forward() -> None:
         count = 0
-        async with receive:
-            async for message in receive:
-                count += 1
-                if ctx is not None:
-                    with contextlib.suppress(Exception):
-                        await ctx.report_progress(count, None, message)
+        try:
+            async with receive:
+                async for message in receive:
+                    count += 1
+                    if ctx is not None:
+                        with contextlib.suppress(Exception):
+                            await ctx.report_progress(count, None, message)
+        except anyio.get_cancelled_exc_class():
+            reporter.cancel()
+            raise
 
     failure: Exception | None = None
-    result: T | None = None
+    results: list[T] = []
     async with anyio.create_task_group() as group:
         group.start_soon(forward)
         try:
-            result = await anyio.to_thread.run_sync(work, notify)
+            results.append(await anyio.to_thread.run_sync(work, reporter))
         except Exception as exc:  # raised after the stream is drained, outside the task group
             failure = exc
         finally:
             send.close()
+    if isinstance(failure, ToolCancelled):
+        # The request's scope is cancelled: this checkpoint raises, and the SDK answers nothing.
+        await anyio.lowlevel.checkpoint()
+        raise ToolError(str(failure))  # cancelled otherwise (the session ended): one line, no traceback
     if failure is not None:
         raise failure
-    return result  # type: ignore[return-value]
+    return results[0]
 
 
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
@@ -223,28 +308,30 @@ _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 # The server ------------------------------------------------------------------------------------
 
 
-def build_server(project_dir: Path) -> MCPServer:
+def build_server(project_dir: Path) -> ScaffoldServer:
     server = ScaffoldServer(name="lakeforge", version=__version__, instructions=INSTRUCTIONS)
-    gate = _EngineGate()
+    gate = server.gate
 
     def project(overrides: Mapping[str, object] | None = None) -> Project:
         return load_project(project_dir, dict(overrides or {}))
 
     @server.tool(
+        **titled("List tables", READS_THE_REPO),
         description="List the tables of tables.yml, each with its module and test paths and whether the module "
-        "is missing, a stub, filled or broken (does not parse)."
+        "is missing, a stub, filled or broken (does not parse).",
     )
-    async def list_tables() -> list[dict[str, str]]:
+    async def list_tables() -> TableList:
         with tool_errors():
-            return table_states(project_dir)
+            return TableList(tables=table_states(project_dir))
 
     @server.tool(
+        **titled("Add a table", ADDS_A_TABLE),
         description="Add a table to tables.yml and create its stub module and test stub. columns: NAME:TYPE, "
         "NOT NULL with a trailing ! (e.g. refund_id:string!, amount:decimal(10,2)); keys, not_null and named "
         "checks (SQL conditions) declare what every row promises, on_violation what production does when one "
         "does not (fail, drop, warn). A bronze table needs "
         "source (a path under the landing root) and format; without columns its schema is profiled from the "
-        "landed files on local Spark. Silver and gold tables need inputs (upstream tables, in order)."
+        "landed files on local Spark. Silver and gold tables need inputs (upstream tables, in order).",
     )
     async def add(
         ctx: Context,
@@ -264,33 +351,29 @@ def build_server(project_dir: Path) -> MCPServer:
         on_violation: Annotated[
             str | None, Field(description="fail (default), drop or warn: what production does with a violating row")
         ] = None,
-    ) -> dict[str, Any]:
+    ) -> Added:
         from scaffolder.add import Contract, add_table
 
-        def work(notify: Notify) -> dict[str, Any]:
-            with gate.held(notify):
+        def work(reporter: Reporter) -> Added:
+            with gate.held(reporter):
                 if not columns and layer == "bronze":
-                    notify(f"profiling the files landed for {name} on local Spark")
+                    reporter(f"profiling the files landed for {name} on local Spark")
                 contract = Contract(keys or (), not_null or (), checks or {}, on_violation)
                 result = add_table(
                     project(), layer, name, description, columns or (), source, format, inputs or (), contract
                 )
-            out: dict[str, Any] = {"table": result.spec.name, "layer": result.spec.layer, "created": result.created}
-            if result.profile is not None:
-                out["profile"] = plain(result.profile)
-                out["profile_path"] = result.profile_path
-            out["next"] = f"fill_layer(layer={result.spec.layer!r}, tables=[{result.spec.name!r}])"
-            return out
+            return added_result(result)
 
         with tool_errors():
             return await run_engine(ctx, work)
 
     @server.tool(
+        **titled("Fill a layer's stubs", FILLS_STUBS),
         description="Fill the stubs of a layer (bronze, silver, gold or all) with a model's transformation and "
         "tests; keep a table only when its tests pass twice on local Spark in the OS sandbox, its output honours "
         "tables.yml and its tests kill every mutant (else the stub stays and the problems say why). dry_run: "
         "check the replies statically and return the diffs; nothing is run or written. Filled or person-edited "
-        "modules are never overwritten. Reports progress."
+        "modules are never overwritten. Reports progress; a cancelled call stops before the next table.",
     )
     async def fill_layer(
         ctx: Context,
@@ -299,75 +382,52 @@ def build_server(project_dir: Path) -> MCPServer:
         provider: Provider = None,
         model: Model = None,
         dry_run: Annotated[bool, Field(description="static checks and diffs only; run and write nothing")] = False,
-    ) -> dict[str, Any]:
+    ) -> Filled:
         from scaffolder.fill import fill
 
-        def work(notify: Notify) -> dict[str, Any]:
-            with gate.held(notify):
+        def work(reporter: Reporter) -> Filled:
+            def progress(table: str, event: str) -> None:
+                if event.startswith(FILL_SAFE_POINTS):
+                    reporter.stop_if_cancelled()
+                reporter(f"{table}: {event}")
+
+            with gate.held(reporter):
                 repo = project({"provider": provider, "model": model})
-                report = fill(
-                    repo,
-                    layer,
-                    tables or (),
-                    dry_run=dry_run,
-                    progress=lambda table, event: notify(f"{table}: {event}"),
-                )
-            return {
-                "provider": report.provider,
-                "model": report.model,
-                "announcement": report.announcement,
-                "dry_run": dry_run,
-                "sandbox": report.sandbox,
-                "failed": [o.name for o in report.failed],
-                "tables": [plain(o) for o in report.outcomes],
-                "rounds": report.rounds,
-                "jvm_starts": report.jvm_starts,
-                "audit_log": _relative(repo, report.audit_path),
-            }
+                report = fill(repo, layer, tables or (), dry_run=dry_run, progress=progress)
+            return filled_result(report, dry_run, _relative(repo, report.audit_path))
 
         with tool_errors():
             return await run_engine(ctx, work)
 
     @server.tool(
+        **titled("Validate tables", READS_THE_REPO),
         description="Run the validation round on tables as their modules and tests are on disk (written by hand "
         "or by an agent): the verdict fill would give. Each test runs twice in the OS sandbox, the DataFrames "
         "transform returns must honour tables.yml, and the tests must kill every mutant. Writes nothing. "
-        "Reports progress."
+        "Reports progress.",
     )
-    async def validate(ctx: Context, layer: Layer = "all", tables: TableNames = None) -> dict[str, Any]:
+    async def validate(ctx: Context, layer: Layer = "all", tables: TableNames = None) -> Validated:
         from scaffolder.validate import validate as validate_tables
 
-        def work(notify: Notify) -> dict[str, Any]:
-            with gate.held(notify):
-                report = validate_tables(project(), layer, tables or (), progress=notify)
-            verdicts = {
-                name: {
-                    "passed": verdict.passed,
-                    "problems": [str(p) for p in verdict.problems],
-                    "mutation": str(verdict.mutation) if verdict.mutation else None,
-                    "mutation_score": plain(verdict.mutation),
-                    "mutants": plain(verdict.mutants),
-                    "tests": verdict.tests,
-                }
-                for name, verdict in report.verdicts.items()
-            }
-            return {
-                "passed": not report.failed,
-                "failed": report.failed,
-                "tables": verdicts,
-                "sandbox": report.sandbox,
-                "jvm_starts": report.jvm_starts,
-                "seconds": round(report.seconds, 1),
-            }
+        def work(reporter: Reporter) -> Validated:
+            def progress(event: str) -> None:
+                if event.startswith(VALIDATE_SAFE_POINTS):
+                    reporter.stop_if_cancelled()
+                reporter(event)
+
+            with gate.held(reporter):
+                report = validate_tables(project(), layer, tables or (), progress=progress)
+            return validated_result(report)
 
         with tool_errors():
             return await run_engine(ctx, work)
 
     @server.tool(
+        **titled("Generate more tests", APPENDS_TESTS),
         description="The testing agent: ask the model for more unit tests of a finished table (name or module path) "
         "and keep a new test only when it passes twice in the sandbox and kills a surviving mutant or covers "
         "lines or branches the existing tests miss; kept tests are appended to the table's test file. Needs a "
-        "model provider (not offline). Reports progress."
+        "model provider (not offline). Reports progress; a cancelled call stops before the next round.",
     )
     async def generate_tests(
         ctx: Context,
@@ -378,26 +438,30 @@ def build_server(project_dir: Path) -> MCPServer:
         max_rounds: Annotated[int, Field(ge=1, le=20, description="rounds of asking the model for more tests")] = 5,
         provider: Provider = None,
         model: Model = None,
-    ) -> dict[str, Any]:
+    ) -> MoreTests:
         from scaffolder.testagent import generate_tests as more_tests
 
-        def work(notify: Notify) -> dict[str, Any]:
-            with gate.held(notify):
+        def work(reporter: Reporter) -> MoreTests:
+            def progress(event: str) -> None:
+                if event.startswith(TESTS_SAFE_POINTS):
+                    reporter.stop_if_cancelled()
+                reporter(event)
+
+            with gate.held(reporter):
                 repo = project({"provider": provider, "model": model})
-                report = more_tests(repo, table, target_coverage, max_rounds, progress=notify)
-            out = plain(report)
-            out["mutation_before"] = str(report.mutation_before or "no mutants")
-            out["mutation_after"] = str(report.mutation_after or "no mutants")
-            return out
+                report = more_tests(repo, table, target_coverage, max_rounds, progress=progress)
+            return more_tests_result(report)
 
         with tool_errors():
             return await run_engine(ctx, work)
 
     @server.tool(
+        **titled("Profile data", PROFILES),
         description="The profiling agent: infer a table's schema and statistics from a sample file or folder "
         "(CSV, JSON lines, parquet; a relative path is relative to the repo), a Unity Catalog table "
-        "(catalog.schema.table) or a bronze table's landed files (its name). Returns the profile and the diff "
-        "of tables.yml; writes the schema into tables.yml only with apply. Reports progress."
+        "(catalog.schema.table) or a bronze table's landed files (its name). Saves the statistics under "
+        ".scaffold/profiles/ (fill's prompt reads them) and returns them with the diff of tables.yml; writes "
+        "the schema into tables.yml only with apply. Reports progress.",
     )
     async def profile(
         ctx: Context,
@@ -408,42 +472,35 @@ def build_server(project_dir: Path) -> MCPServer:
             str | None, Field(description="the tables.yml entry to write (default: from the path or name)")
         ] = None,
         apply: Annotated[bool, Field(description="write the schema into tables.yml (else: only the diff)")] = False,
-    ) -> dict[str, Any]:
+    ) -> Profiled:
         from scaffolder.profile import is_uc_name, profile_table
 
-        def work(notify: Notify) -> dict[str, Any]:
-            with gate.held(notify):
+        def work(reporter: Reporter) -> Profiled:
+            with gate.held(reporter):
                 repo = project()
                 # The CLI reads a relative path from the shell's folder; an agent means the repo's (and
                 # an error names the repo's path, not the server's working folder).
                 bare = is_uc_name(target) or (_TABLE_NAME.fullmatch(target) and not (repo.root / target).exists())
                 where = target if Path(target).is_absolute() or bare else str(repo.root / target)
-                result = profile_table(repo, where, table, apply=apply, progress=notify)
-            return plain(result)
+                result = profile_table(repo, where, table, apply=apply, progress=reporter)
+            return profiled_result(result)
 
         with tool_errors():
             return await run_engine(ctx, work)
 
     @server.tool(
+        **titled("Check the repo (doctor)", READS_THE_REPO_AND_TEMPLATE),
         description="Say what is wrong with the repo and how to fix each thing: tables and modules (missing, "
         "orphan, stub, syntax, SCHEMA vs tables.yml), merge leftovers, deleted template files the repo still "
         "needs, a newer template version, configuration. clean is true when nothing is a problem. edits lists "
-        "the team's edits to template files (information, with their diff against the template)."
+        "the team's edits to template files (information, with their diff against the template).",
     )
-    async def doctor(ctx: Context) -> dict[str, Any]:
+    async def doctor(ctx: Context) -> Diagnosis:
         from scaffolder.doctor import run_doctor
 
-        def work(notify: Notify) -> dict[str, Any]:
-            notify("checking tables, modules, merge leftovers, template drift and config")
-            report = run_doctor(project())
-            problems = report.problems
-            return {
-                "clean": report.clean,
-                "problems": len(problems),
-                "findings": [{**plain(f), "problem": f in problems} for f in report.findings],
-                "edits": [plain(e) for e in report.edits],
-                "notes": report.notes,
-            }
+        def work(reporter: Reporter) -> Diagnosis:
+            reporter("checking tables, modules, merge leftovers, template drift and config")
+            return diagnosis_result(run_doctor(project()))
 
         with tool_errors():
             return await run_engine(ctx, work)
@@ -466,7 +523,121 @@ def build_server(project_dir: Path) -> MCPServer:
     def conventions() -> str:
         return _read(project_dir, "AGENTS.md")
 
+    _add_prompts(server, project_dir)
     return server
+
+
+# Prompts: the jobs a user picks from ------------------------------------------------------------
+
+
+def _add_prompts(server: MCPServer, project_dir: Path) -> None:
+    @server.prompt(
+        title="Add a table from a sample file",
+        description="Profile a sample (CSV, JSON lines, parquet), add it as a bronze table with that schema, "
+        "fill it and prove it.",
+    )
+    def add_table_from_sample(
+        sample: Annotated[str, Field(description="the sample file or folder, relative to the repo")],
+        table: Annotated[str, Field(description="the new table's name (default: from the file name)")] = "",
+        description: Annotated[str, Field(description="what the table holds, for the model")] = "",
+    ) -> str:
+        name = table or re.sub(r"[^a-z0-9_]+", "_", Path(sample).stem.lower()).strip("_") or "new_table"
+        landing = _landing(project_dir)
+        about = f" It holds: {description}." if description else ""
+        return (
+            f"Add the sample `{sample}` to this Lakeforge repo as the bronze table `{name}`.{about}\n\n"
+            f"1. Landed files live under `{landing}` (the landing root): the table's `source` is a path under it. "
+            f"If `{sample}` is not under it, copy it to `{landing}/{name}/` first.\n"
+            f"2. Call `profile` with target=`{sample}` (no apply) and read the inferred columns, null fractions "
+            "and candidate keys.\n"
+            f"3. Call `add` with layer=bronze, name={name}, the source path under the landing root, its format, a "
+            "one-sentence description, and the profiled columns as NAME:TYPE (a trailing ! only for columns the "
+            "data really guarantees); pass keys when a candidate key truly identifies a row.\n"
+            f"4. Call `fill_layer` with layer=bronze, tables=[{name}], dry_run=true; show me the diff; then call it "
+            "again without dry_run.\n"
+            "5. If the table failed, show its problems and stop: do not weaken tables.yml to make it pass."
+        )
+
+    @server.prompt(
+        title="Fill a layer and review the code",
+        description="Dry-run the fill of a layer's stubs, show the diffs, then fill and report what was kept.",
+    )
+    def fill_a_layer(layer: Annotated[str, Field(description="bronze, silver, gold or all")] = "all") -> str:
+        return (
+            f"Fill the stubs of the {layer} layer of this Lakeforge repo.\n\n"
+            "1. Call `list_tables` and name the tables whose module is a stub.\n"
+            f"2. Call `fill_layer` with layer={layer} and dry_run=true; summarise each table's diff.\n"
+            f"3. Ask me before the real run, then call `fill_layer` with layer={layer}.\n"
+            "4. Report each table's status and mutation score; for a failed table quote its problems and "
+            "suggest what to change in its tables.yml description or hints (never the contract's guarantees)."
+        )
+
+    @server.prompt(
+        title="Make a hand-edited table pass validation",
+        description="Validate one table as it is on disk, fix its module or tests from the verdict, validate again.",
+    )
+    def fix_a_table(table: Annotated[str, Field(description="a table of tables.yml")]) -> str:
+        spec = _spec(project_dir, table)
+        package = load_project(project_dir).package
+        return (
+            f"Make the table `{table}` ({spec.layer}) of this Lakeforge repo pass validation.\n\n"
+            f"Its module is `{spec.module_path(package)}`, its tests `{spec.test_path()}`, its contract the "
+            f"`{table}` entry of tables.yml (resource lakeforge://tables.yml).\n"
+            f"1. Call `validate` with layer={spec.layer} and tables=[{table}].\n"
+            "2. If it is not proven, read each problem: a failing test, a broken contract (types, NOT NULL, keys, "
+            "checks), a mutant the tests do not kill (add the test its advice names), or a policy finding.\n"
+            "3. Edit the module or its tests, never tables.yml's guarantees, then validate again; stop after three "
+            "tries and tell me what is left."
+        )
+
+    @server.prompt(
+        title="Check the repo's health",
+        description="Run doctor, fix what is a problem, and list the team's edits to template files.",
+    )
+    def check_the_repo() -> str:
+        return (
+            "Check this Lakeforge repo's health.\n\n"
+            "1. Call `doctor`.\n"
+            "2. For each finding that is a problem, apply its fix (ask me first when the fix deletes or overwrites "
+            "a file), then call `doctor` again until clean is true.\n"
+            "3. List the edits to template files as information: they are the team's choices, not problems."
+        )
+
+    @server.prompt(
+        title="Strengthen a table's tests",
+        description="Ask the testing agent for tests that kill surviving mutants or cover missed lines.",
+    )
+    def strengthen_tests(table: Annotated[str, Field(description="a filled table of tables.yml")]) -> str:
+        spec = _spec(project_dir, table)
+        return (
+            f"Strengthen the tests of `{table}` ({spec.layer}) in this Lakeforge repo.\n\n"
+            f"1. Call `generate_tests` with table={table}.\n"
+            "2. Report coverage and mutation score before and after, the tests kept, and why the others were "
+            f"rejected; the kept tests are in `{spec.test_path()}`."
+        )
+
+
+def _spec(project_dir: Path, table: str) -> TableSpec:
+    """The prompt argument's table; an unknown one is the client's error, in one line (no traceback)."""
+    try:
+        tables = load_project(project_dir).tables()
+    except (ScaffoldError, LakeforgeError) as exc:
+        raise MCPError(INVALID_PARAMS, str(exc)) from None
+    for spec in tables.tables:
+        if spec.name == table:
+            return spec
+    known = ", ".join(t.name for t in tables.tables) or "none"
+    raise MCPError(INVALID_PARAMS, f"table {table!r} is not in tables.yml (known: {known})")
+
+
+def _landing(project_dir: Path) -> str:
+    from scaffolder.profile import landing_root
+
+    with contextlib.suppress(ScaffoldError, LakeforgeError):
+        project = load_project(project_dir)
+        root = landing_root(project)
+        return _relative(project, root if root.is_absolute() else project.root / root) or "data/landing"
+    return "data/landing"
 
 
 def _read(project_dir: Path, name: str) -> str:

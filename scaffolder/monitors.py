@@ -79,7 +79,8 @@ METRICS = {
     "row_count_distinct": "UNIQUE_COUNT",
     "empty_string_rate": "EMPTY_STRING_RATE",
 }
-OPERATORS = {"gt": "GT", "gte": "GTE", "lt": "LT", "lte": "LTE", "eq": "EQ", "ne": "NEQ"}
+SqlOperator = Literal["GT", "GTE", "LT", "LTE", "EQ", "NEQ"]
+OPERATORS: dict[str, SqlOperator] = {"gt": "GT", "gte": "GTE", "lt": "LT", "lte": "LTE", "eq": "EQ", "ne": "NEQ"}
 FRESHNESS_INTERVAL_MINUTES = 60
 DAILY_MINUTES = 1440
 BASELINE_MINUTES = 7 * DAILY_MINUTES
@@ -127,7 +128,7 @@ class MetricCondition(_Mac):
 
 class SqlCondition(_Mac):
     type: Literal["threshold", "change"] = "threshold"
-    operator: Literal["GT", "GTE", "LT", "LTE", "EQ", "NEQ"]
+    operator: SqlOperator
     threshold_value: int | float
     baseline_agg_function: Literal["AVG", "MIN", "MAX"] | None = None
     baseline_interval_minutes: int | None = Field(default=None, ge=0, le=129600)
@@ -448,7 +449,9 @@ def monitors_for(
     def metric_monitor(
         suffix: str, text: str, conditions: list[MetricCondition], by_time: bool = True
     ) -> MetricMonitor:
-        timed = {"aggregate_time_field": time_column, "aggregate_by": "day"} if by_time and time_column else {}
+        timed: dict[str, Any] = (
+            {"aggregate_time_field": time_column, "aggregate_by": "day"} if by_time and time_column else {}
+        )
         return MetricMonitor(
             name=f"{prefix}_{suffix}",
             description=_describe(explained or text, declared.origin),
@@ -471,9 +474,9 @@ def monitors_for(
                 f"learns its update cadence (TIME_SINCE_LAST_ROW_COUNT_CHANGE, AUTO) instead of alerting after "
                 f"{hours}h; give timestamp_field='<column>' to keep the threshold"
             )
-            condition = MetricCondition(metric="TIME_SINCE_LAST_ROW_COUNT_CHANGE", operator="AUTO")
+            cadence = MetricCondition(metric="TIME_SINCE_LAST_ROW_COUNT_CHANGE", operator="AUTO")
             text = f"{full_name} keeps its usual update cadence"
-            return [metric_monitor("freshness", text, [condition], by_time=False)], notes
+            return [metric_monitor("freshness", text, [cadence], by_time=False)], notes
         sql = (
             f"SELECT COALESCE((unix_timestamp(current_timestamp()) - unix_timestamp(MAX({column}))) / 3600.0, "
             f"{NEVER_UPDATED_HOURS}) FROM {full_name}"
@@ -490,7 +493,7 @@ def monitors_for(
             monitors.append(sql_monitor("volume_min_rows", text, count, condition, DAILY_MINUTES))
         if rule.threshold_change_percent is not None:
             percent = _number(rule.threshold_change_percent)
-            change = {
+            change: dict[str, Any] = {
                 "type": "change",
                 "baseline_agg_function": "AVG",
                 "baseline_interval_minutes": BASELINE_MINUTES,
@@ -820,7 +823,7 @@ def _differs(root: Path, rel: str, text: str) -> bool:
         return False
     if Path(rel).name == PROJECT_FILE:
         try:
-            return yaml.safe_load(current) != yaml.safe_load(text)
+            return bool(yaml.safe_load(current) != yaml.safe_load(text))
         except yaml.YAMLError:
             return True
     return True

@@ -230,8 +230,8 @@ class _Rewriter(ast.NodeTransformer):
 class _NoDedupe(_Rewriter):
     def visit_Call(self, node: ast.Call) -> ast.AST:
         func = node.func
-        ranked = isinstance(func, ast.Attribute) and func.attr == "over" and isinstance(func.value, ast.Call)
-        if ranked and self.names.function(func.value.func) in RANKING:  # type: ignore[union-attr]
+        over = func.value if isinstance(func, ast.Attribute) and func.attr == "over" else None
+        if isinstance(over, ast.Call) and self.names.function(over.func) in RANKING:
             self.sites += 1  # row_number().over(w) -> lit(1)
             return self._f_call("lit", ast.Constant(1))
         node = self.generic_visit(node)  # type: ignore[assignment]

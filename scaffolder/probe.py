@@ -194,6 +194,11 @@ def probe(sandbox: Sandbox, root: Path | None = None, timeout: float = 120) -> P
         remove_tree(base)
 
 
+def _names(value: object) -> list[str]:
+    """A list the probe printed, as strings (anything else: none)."""
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
 def _checks(
     said: dict[str, object], marker: Path, listener: _Listener, cap: int, bwrap: bool, readable: list[Path]
 ) -> list[Check]:
@@ -223,11 +228,12 @@ def _checks(
         ),
     ]
     if bwrap:
-        sockets = said.get("sockets") or []
-        visible = list(said.get("run") or [])  # type: ignore[call-overload]
-        for home, entries in dict(said.get("homes") or {}).items():  # type: ignore[call-overload]
+        sockets = _names(said.get("sockets"))
+        visible = _names(said.get("run"))
+        homes = said.get("homes")
+        for home, entries in homes.items() if isinstance(homes, dict) else ():
             shown = {p.relative_to(home).parts[0] for p in readable if p != Path(home) and Path(home) in p.parents}
-            visible += [f"{home}/{entry}" for entry in entries if entry not in shown]
+            visible += [f"{home}/{entry}" for entry in _names(entries) if entry not in shown]
         checks += [
             Check(
                 "fill the scratch space past its cap",
@@ -239,12 +245,12 @@ def _checks(
             Check(
                 "see /run, /var/run or your home folder (beyond the interpreter)",
                 not visible,
-                f"visible: {', '.join(map(str, visible))}" if visible else "not in the sandbox",  # type: ignore[arg-type]
+                f"visible: {', '.join(visible)}" if visible else "not in the sandbox",
             ),
             Check(
                 "find a unix socket anywhere in the view",
                 not sockets,
-                f"found {', '.join(map(str, sockets))}" if sockets else "none anywhere",  # type: ignore[arg-type]
+                f"found {', '.join(sockets)}" if sockets else "none anywhere",
             ),
         ]
     return checks

@@ -240,13 +240,13 @@ def profile_table(
         table = table or target.rsplit(".", 1)[1].lower()
     elif target in names:
         table = table or target
-        spec = names[target]
-        if spec.source is None:
+        named = names[target]
+        if named.source is None:
             raise ScaffoldError(
-                f"{target} is a {spec.layer} table: it has no landed files; pass a sample path or "
+                f"{target} is a {named.layer} table: it has no landed files; pass a sample path or "
                 f"catalog.schema.table (scaffold profile PATH --table {target})"
             )
-        path = _bronze_source(project, spec)
+        path = _bronze_source(project, named)
         if not path.exists():
             raise ScaffoldError(
                 f"table {target}: no files at {_source_label(project, path)} to profile; land a sample there"
@@ -286,7 +286,8 @@ def profile_table(
                 profile = profile_files(session, path, table, fmt, options, label)
             finally:
                 jobs = len(session.sparkContext.statusTracker().getJobIdsForGroup(group))
-                session.sparkContext.setLocalProperty("spark.jobGroup.id", None)
+                # None removes the property (Spark's API); pyspark's annotation says str only.
+                session.sparkContext.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
 
     notify(f"comparing the profiled schema with table {table} in tables.yml")
     columns = schema_columns(profile, spec, spec.layer)

@@ -19,7 +19,7 @@ from lakeforge.tables import TABLES_FILE, TablesFile, load_tables
 from scaffolder.errors import ProviderName, SandboxName, ScaffoldError
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    import tomllib as tomllib  # re-exported: doctor reads pyproject.toml with it
 else:  # pragma: no cover
     import tomli as tomllib
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import openai
 
 from lakeforge.tables import TablesFile, TableSpec
-from scaffolder.errors import ScaffoldError
+from scaffolder.errors import ProviderName, ScaffoldError
 from scaffolder.offline import OfflineUnsupported, offline_reply
 from scaffolder.project import ScaffoldSettings
 
@@ -307,7 +307,7 @@ def resolve_provider(settings: ScaffoldSettings, environ: Mapping[str, str]) -> 
     )
 
 
-def _first_configured(environ: Mapping[str, str]) -> str:
+def _first_configured(environ: Mapping[str, str]) -> ProviderName:
     if environ.get("OPENAI_API_KEY") or environ.get("OPENAI_BASE_URL"):
         return "openai"
     if environ.get("AZURE_OPENAI_ENDPOINT") and environ.get("AZURE_OPENAI_API_KEY"):
@@ -326,7 +326,7 @@ def _databricks_config(environ: Mapping[str, str]) -> Config:
         from databricks.sdk.core import Config
 
         # The variables resolve_provider was given win over the process's own.
-        given = {a.name: environ[a.env] for a in Config.attributes() if a.env and environ.get(a.env)}
+        given: dict[str, Any] = {a.name: environ[a.env] for a in Config.attributes() if a.env and environ.get(a.env)}
         config = Config(**given)
         headers = config.authenticate()
     except Exception as exc:

@@ -66,7 +66,7 @@ def _path_before(lines: list[str], fence_index: int) -> str | None:
 
 
 def _block(lines: list[str], start: int, fence: str) -> tuple[str, int]:
-    body = []
+    body: list[str] = []
     index = start
     while index < len(lines):
         if lines[index].strip().startswith(fence[:3]) and lines[index].strip().strip(fence[0]) == "":

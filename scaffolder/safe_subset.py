@@ -59,7 +59,15 @@ LAKEFORGE_NAMES = {
     "lakeforge.tables": {"INGESTED_AT", "SOURCE_FILE", "METADATA_COLUMNS"},
     "lakeforge.observability": {"monte_carlo_rule"},
 }
-LAKEFORGE_TEST_NAMES = {"lakeforge.testing": {"make_df", "assert_df_equal", "assert_schema_equal"}}
+LAKEFORGE_TEST_NAMES = {
+    "lakeforge.testing": {
+        "make_df",
+        "assert_df_equal",
+        "assert_schema_equal",
+        "assert_contract",
+        "assert_landed_rows_kept",
+    }
+}
 # typing is allowed for annotations only: get_type_hints and ForwardRef evaluate strings.
 TYPING_NAMES = {
     "Any", "Optional", "Union", "List", "Dict", "Tuple", "Set", "FrozenSet", "Iterable", "Iterator", "Sequence",
@@ -320,7 +328,8 @@ class _Checker(ast.NodeVisitor):
             )
         if attribute.startswith("_"):
             self.report("no-dunder", node, f".{attribute}", "private and dunder attributes are not part of any API")
-            return self.generic_visit(node)
+            self.generic_visit(node)
+            return
         base_module = self._module_of(node.value)
         if base_module is not None:
             self._module_attribute(node, base_module, attribute)
@@ -529,7 +538,7 @@ class _Checker(ast.NodeVisitor):
         names: set[str] = set()
         for decorator in node.decorator_list:
             call = decorator if isinstance(decorator, ast.Call) else None
-            chain = self._chain(decorator.func if call else decorator)
+            chain = self._chain(call.func if call is not None else decorator)
             if chain[:2] == ["pytest", "mark"] and len(chain) > 2:
                 mark = chain[2]
                 if mark == "parametrize" and call and call.args:
@@ -563,8 +572,9 @@ class _Checker(ast.NodeVisitor):
                 first = child.body[0]
                 if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                     self.docstrings.add(id(first.value))
-            assigned = isinstance(child, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and child.value is not None
-            if assigned and (_builds_string(child.value) or _is_text(child.value)):  # type: ignore[union-attr]
+            if not isinstance(child, (ast.Assign, ast.AnnAssign, ast.AugAssign)) or child.value is None:
+                continue
+            if _builds_string(child.value) or _is_text(child.value):
                 targets = child.targets if isinstance(child, ast.Assign) else [child.target]
                 self.strings |= {t.id for t in targets if isinstance(t, ast.Name)}
         for child in ast.walk(node):

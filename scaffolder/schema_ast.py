@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from typing import TypeVar
 
 from lakeforge.tables import SIMPLE_TYPES
+
+L = TypeVar("L", str, int, bool)
 
 # pyspark.sql.types class -> the simpleString tables.yml uses (aliases like `integer` collapse).
 _SIMPLE = {cls: name for name, cls in reversed(list(SIMPLE_TYPES.items()))}
@@ -115,8 +118,9 @@ def _field(node: ast.expr) -> Field:
     nullable = _literal(bound["nullable"], bool, f"nullable of {name!r}") if "nullable" in bound else True
     if "metadata" in bound and not (isinstance(bound["metadata"], ast.Dict) or _is_none(bound["metadata"])):
         raise SchemaSyntaxError(f"metadata of {name!r} must be a literal dict")
-    if isinstance(bound.get("metadata"), ast.Dict):
-        for part in [*bound["metadata"].keys, *bound["metadata"].values]:
+    metadata = bound.get("metadata")
+    if isinstance(metadata, ast.Dict):
+        for part in [*metadata.keys, *metadata.values]:
             if part is not None and not isinstance(part, ast.Constant):
                 raise SchemaSyntaxError(f"metadata of {name!r} must hold literals only")
     return Field(name, _type(bound["dataType"]), nullable)
@@ -148,9 +152,10 @@ def _type(node: ast.expr) -> str:
     raise SchemaSyntaxError(f"{name} is not a column type tables.yml can declare")
 
 
-def _literal(node: ast.expr | None, kind: type, what: str) -> object:
+def _literal(node: ast.expr | None, kind: type[L], what: str) -> L:
     if isinstance(node, ast.Constant) and type(node.value) is kind:
-        return node.value
+        value: L = node.value
+        return value
     raise SchemaSyntaxError(f"{what} must be a literal {kind.__name__}, found {_shown(node)}")
 
 

@@ -121,9 +121,9 @@ def save_manifest(root: Path, manifest: Manifest) -> None:
         current = load_manifest(root) if (root / MANIFEST).is_file() else Manifest()
         for rel in manifest._written:
             current.files[rel] = manifest.files[rel]
-        ordered = {"version": current.version, "files": dict(sorted(current.files.items()))}
-        atomic_write(root / MANIFEST, json.dumps(ordered, indent=2) + "\n")
-        manifest.files = dict(ordered["files"])
+        files = dict(sorted(current.files.items()))
+        atomic_write(root / MANIFEST, json.dumps({"version": current.version, "files": files}, indent=2) + "\n")
+        manifest.files = dict(files)
 
 
 def edited_by_person(root: Path, manifest: Manifest, rel: str) -> bool:

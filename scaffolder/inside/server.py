@@ -14,6 +14,7 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from lakeforge.jvm import FAST_START_OPTIONS
@@ -103,7 +104,7 @@ def server_command(port: int, cores: int, scratch: str, heap: str = "1g", archiv
     return [*command, "spark-internal"]
 
 
-def wait_for_port(port: int, timeout: float, alive: callable) -> bool:  # type: ignore[valid-type]
+def wait_for_port(port: int, timeout: float, alive: Callable[[], bool]) -> bool:
     """True once something accepts on 127.0.0.1:port (a plain TCP probe: no gRPC before fork)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -23,6 +23,7 @@ from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
+import _pytest.nodes
 import pytest
 from _pytest.runner import runtestprotocol
 
@@ -249,7 +250,7 @@ class _Parents:
     def __init__(self, item: pytest.Item) -> None:
         self._chain = item.listchain()[:-1]
 
-    def listchain(self) -> list[pytest.Node]:
+    def listchain(self) -> list[_pytest.nodes.Node]:
         return self._chain
 
 

@@ -40,6 +40,7 @@ from scaffolder.inside.protocol import (
     RoundFiles,
     RunDone,
     RunRequest,
+    RunStatus,
     Stop,
     dump,
     read_frame,
@@ -361,7 +362,7 @@ class Zygote:
                 os.killpg(self.server.pid, signal.SIGKILL)
 
 
-def _one_frame(data: bytes) -> tuple[str, str | None]:
+def _one_frame(data: bytes) -> tuple[RunStatus, str | None]:
     """("reported", report) for exactly one complete frame; else why not."""
     if len(data) < _HEADER:
         return "no-report", None

@@ -355,7 +355,7 @@ def profile_files(
 def _column_names(df: DataFrame, fmt: str, label: str) -> dict[str, str]:
     """tables.yml names for the sample's columns: CSV is read by position, so a header can be renamed;
     JSON and parquet are read by name, so a bad name is an error to fix in the data."""
-    rename = {}
+    rename: dict[str, str] = {}
     for f in df.schema.fields:
         if f.name == CORRUPT:
             continue

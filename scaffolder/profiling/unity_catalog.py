@@ -66,7 +66,8 @@ def profile_uc_table(full_name: str, table: str, retry_timeout_seconds: int = UC
     try:
         from databricks.sdk import WorkspaceClient
         from databricks.sdk.core import Config
-        from databricks.sdk.errors import DatabricksError, NotFound, PermissionDenied
+        from databricks.sdk.errors import NotFound, PermissionDenied
+        from databricks.sdk.errors.base import DatabricksError
     except ImportError:
         raise ScaffoldError("databricks-sdk is not installed: `pip install databricks-sdk`") from None
     fix = "check DATABRICKS_HOST / DATABRICKS_TOKEN or run `databricks auth login`"

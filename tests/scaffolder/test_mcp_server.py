@@ -17,10 +17,12 @@ import sys
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
+import jsonschema_rs
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
@@ -29,9 +31,11 @@ from scaffolder import __version__
 from scaffolder.mcp_server import build_server, run_engine
 
 from ..template.conftest import copy_project
-from .conftest import scaffold
+from .conftest import good_reply, scaffold
+from .llm_server import Action, ScriptedLLM, table_of
 
 TOOLS = {"list_tables", "add", "fill_layer", "validate", "generate_tests", "profile", "doctor"}
+PROMPTS = {"add_table_from_sample", "fill_a_layer", "fix_a_table", "check_the_repo", "strengthen_tests"}
 EXAMPLES = {"raw_customers", "raw_orders", "customers", "orders", "customer_revenue"}
 SDK_LOGGER = "mcp.server.mcpserver.server"
 
@@ -99,6 +103,166 @@ def test_the_toolbox_and_the_repo_conventions_are_offered(repo: Path) -> None:
     assert "validate" in agents.text and ".venv/bin/scaffold serve" in agents.text  # the rendered conventions
 
 
+def resolved(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """`node` with a `$ref` into the schema's `$defs` followed (and `anyOf: [X, null]` unwrapped)."""
+    if "anyOf" in node:
+        (node,) = [option for option in node["anyOf"] if option.get("type") != "null"]
+    if "$ref" in node:
+        return schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def test_every_tool_says_what_it_does_to_the_repo_and_what_it_returns(repo: Path) -> None:
+    """What plan modes and approval prompts read: a title, the four hints, an output schema with fields."""
+
+    async def body(client: Client, _: Progress) -> Any:
+        return {tool.name: tool for tool in (await client.list_tools()).tools}
+
+    tools, _ = with_client(repo, body)
+    assert set(tools) == TOOLS
+    for name, tool in tools.items():
+        hints = tool.annotations
+        assert tool.title and hints is not None and hints.title == tool.title, name
+        assert None not in (hints.read_only_hint, hints.idempotent_hint, hints.open_world_hint), (name, hints)
+        assert hints.read_only_hint or hints.destructive_hint is not None, (name, hints)
+        schema = tool.output_schema
+        assert schema is not None and schema["type"] == "object" and schema["properties"], name
+        assert "result" not in schema["properties"], f"{name} returns an unnamed value"
+    hint = {name: tool.annotations for name, tool in tools.items()}
+    assert {name for name, h in hint.items() if h.read_only_hint} == {"list_tables", "doctor", "validate"}
+    assert {name for name, h in hint.items() if not h.read_only_hint and h.destructive_hint} == {"profile"}
+    assert {name for name, h in hint.items() if h.open_world_hint} == {
+        "fill_layer",
+        "generate_tests",
+        "profile",
+        "doctor",
+    }
+    assert not hint["fill_layer"].idempotent_hint and not hint["generate_tests"].idempotent_hint
+
+    fill = tools["fill_layer"].output_schema
+    assert {"provider", "model", "dry_run", "sandbox", "failed", "tables", "rounds", "audit_log"} <= set(
+        fill["properties"]
+    )
+    table = resolved(fill, fill["properties"]["tables"]["items"])
+    assert {"name", "status", "attempts", "problems", "diff", "mutation"} <= set(table["properties"])
+    assert set(table["properties"]["status"]["enum"]) == {
+        "pending", "filled", "would-write", "skipped", "failed", "refused"
+    }  # fmt: skip
+    validate = tools["validate"].output_schema
+    verdict = resolved(validate, validate["properties"]["tables"]["additionalProperties"])
+    assert {"passed", "problems", "mutation", "mutation_score", "mutants", "tests"} <= set(verdict["properties"])
+    assert {"killed", "required", "equivalent"} <= set(
+        resolved(validate, verdict["properties"]["mutation_score"])["properties"]
+    )
+    listed = tools["list_tables"].output_schema
+    state = resolved(listed, listed["properties"]["tables"]["items"])
+    assert set(state["properties"]["state"]["enum"]) == {"missing", "stub", "filled", "broken"}
+    doctor = tools["doctor"].output_schema
+    assert {"kind", "path", "message", "fix", "problem"} <= set(
+        resolved(doctor, doctor["properties"]["findings"]["items"])["properties"]
+    )
+    assert {"coverage_before", "coverage_after", "mutation_before", "kept", "rejected"} <= set(
+        tools["generate_tests"].output_schema["properties"]
+    )
+    profile = tools["profile"].output_schema
+    assert {"table", "profile", "diff", "applied", "proposed"} <= set(profile["properties"])
+    assert "columns" in resolved(profile, profile["properties"]["profile"])["properties"]
+    added = tools["add"].output_schema
+    assert {"table", "layer", "created", "next"} <= set(added["properties"])
+
+
+def test_prompts_offer_the_usual_jobs_as_recipes(repo: Path) -> None:
+    async def body(client: Client, _: Progress) -> Any:
+        prompts = {prompt.name: prompt for prompt in (await client.list_prompts()).prompts}
+        sample = await client.get_prompt(
+            "add_table_from_sample", {"sample": "samples/refunds.csv", "description": "Refunds as exported."}
+        )
+        fix = await client.get_prompt("fix_a_table", {"table": "customers"})
+        with pytest.raises(Exception, match="'ghost' is not in tables.yml") as unknown:
+            await client.get_prompt("fix_a_table", {"table": "ghost"})
+        return prompts, sample, fix, unknown.value
+
+    (prompts, sample, fix, unknown), _ = with_client(repo, body)
+    assert set(prompts) == PROMPTS
+    assert all(prompt.title and prompt.description for prompt in prompts.values())
+    assert prompts["add_table_from_sample"].title == "Add a table from a sample file"
+    assert [a.name for a in prompts["fix_a_table"].arguments or []] == ["table"]
+    (message,) = sample.messages
+    recipe = message.content.text
+    assert message.role == "user"
+    assert "bronze table `refunds`" in recipe and "Refunds as exported." in recipe
+    assert "`data/landing`" in recipe  # the repo's landing root, from config/local.yaml
+    steps = ["`profile`", "`add`", "`fill_layer`"]
+    assert all(step in recipe for step in steps) and [recipe.index(s) for s in steps] == sorted(
+        recipe.index(s) for s in steps
+    )
+    fix_text = fix.messages[0].content.text
+    assert (
+        "src/shop/transformations/silver/customers.py" in fix_text and "tests/unit/silver/test_customers.py" in fix_text
+    )
+    assert "known: " in str(unknown)
+
+
+def test_cancelling_fill_layer_stops_it_before_the_next_table_and_frees_the_gate(
+    own_repo: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client cancels a fill of three tables while the model writes the first: the first reply is
+    the last one asked for, the engine gate is free again, and the next tool call does not wait."""
+    repo = own_repo
+    names = ["refunds_a", "refunds_b", "refunds_c"]
+    asked, release = threading.Event(), threading.Event()
+
+    def respond(request: dict[str, Any]) -> Action:
+        asked.set()
+        release.wait(120)  # the model is slow: the client gives up meanwhile
+        return Action(good_reply(repo, table_of(request)))
+
+    with ScriptedLLM(respond) as llm:
+        monkeypatch.setenv("OPENAI_BASE_URL", llm.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback")
+        monkeypatch.setenv("SCAFFOLD_JOBS", "1")  # one table asked at a time
+        server = build_server(repo)
+        progress: Progress = []
+
+        async def main() -> tuple[bool, bool, Any]:
+            async with Client(server, mode="legacy") as client:
+                for name in names:
+                    arguments = {"layer": "bronze", "name": name, "description": "Refunds.", "source": name}
+                    added = await client.call_tool("add", {**arguments, "columns": ["refund_id:string!"]})
+                    assert not added.is_error, text(added)
+                fill = {"layer": "bronze", "tables": names, "provider": "openai", "dry_run": True}
+                async with anyio.create_task_group() as group:
+                    group.start_soon(partial(client.call_tool, "fill_layer", fill))
+                    assert await anyio.to_thread.run_sync(asked.wait, 60), "fill_layer never asked the model"
+                    busy_while_asking = server.gate.busy
+                    group.cancel_scope.cancel()
+                release.set()
+                with anyio.fail_after(60):
+                    while server.gate.busy:  # the engine finishes the table in hand, then stops
+                        await anyio.sleep(0.05)
+                still_busy = server.gate.busy
+                after = await client.call_tool(
+                    "fill_layer",
+                    {"layer": "bronze", "tables": [names[1]], "provider": "offline", "dry_run": True},
+                    progress_callback=recorder(progress),
+                )
+                return busy_while_asking, still_busy, after
+
+        with caplog.at_level(logging.INFO, logger=SDK_LOGGER):
+            busy_while_asking, still_busy, after = anyio.run(main)
+        assert busy_while_asking and not still_busy
+        assert [table_of(r) for r in llm.requests] == names[:1]  # the next tables were never asked for
+    assert not after.is_error, text(after)
+    assert [t["status"] for t in after.structured_content["tables"]] == ["would-write"]
+    assert not [m for _, m in progress if m and m.startswith("waiting for another scaffold tool")], progress
+    assert all(module_is_stub(repo, name) for name in names)  # a dry run, cancelled: nothing written
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text  # a cancel is no error
+
+
+def module_is_stub(repo: Path, name: str) -> bool:
+    return "NotImplementedError" in (repo / f"src/shop/transformations/bronze/{name}.py").read_text()
+
+
 def test_agent_lists_adds_and_dry_run_fills_a_table_with_progress(own_repo: Path) -> None:
     repo = own_repo
     module = repo / "src/shop/transformations/bronze/refunds.py"
@@ -126,13 +290,13 @@ def test_agent_lists_adds_and_dry_run_fills_a_table_with_progress(own_repo: Path
 
     (before, added, listed, stub, filled), progress = with_client(repo, body)
     assert not before.is_error
-    assert {t["name"]: t["state"] for t in before.structured_content["result"]} == dict.fromkeys(EXAMPLES, "filled")
+    assert {t["name"]: t["state"] for t in before.structured_content["tables"]} == dict.fromkeys(EXAMPLES, "filled")
     assert not added.is_error, text(added)
     assert added.structured_content["created"] == [
         "src/shop/transformations/bronze/refunds.py",
         "tests/unit/bronze/test_refunds.py",
     ]
-    states = {t["name"]: t for t in listed.structured_content["result"]}
+    states = {t["name"]: t for t in listed.structured_content["tables"]}
     assert states["refunds"]["state"] == "stub"
     assert states["refunds"]["module"] == "src/shop/transformations/bronze/refunds.py"
 
@@ -252,9 +416,10 @@ def test_doctor_reports_findings_with_their_fixes(repo: Path) -> None:
     try:
 
         async def body(client: Client, progress: Progress) -> Any:
-            return await client.call_tool("doctor", {}, progress_callback=recorder(progress))
+            tools = (await client.list_tools()).tools
+            return tools, await client.call_tool("doctor", {}, progress_callback=recorder(progress))
 
-        result, progress = with_client(repo, body)
+        (tools, result), progress = with_client(repo, body)
     finally:
         leftover.unlink()
     assert not result.is_error, text(result)
@@ -266,6 +431,8 @@ def test_doctor_reports_findings_with_their_fixes(repo: Path) -> None:
     assert [message for _, message in progress] == [
         "checking tables, modules, merge leftovers, template drift and config"
     ]
+    (schema,) = [tool.output_schema for tool in tools if tool.name == "doctor"]
+    jsonschema_rs.validate(schema, report)  # what the tool returns is what its output schema says
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)")

@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "runtime"
 SCHEMA_FILE = ROOT.parent / "shared" / "schemas" / "databricks-bundle.schema.json"
 
+# The golden trees are rendered repos (their conftest.py and tests are data here, not tests to run).
+collect_ignore = ["golden"]
+
 
 def git(cwd: Path, *args: str) -> str:
     env = {

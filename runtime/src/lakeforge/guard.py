@@ -28,6 +28,8 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any
 
 # Files and folders that hold credentials, relative to a home folder (the sandbox hides them too).
 CREDENTIAL_PATHS = (
@@ -189,7 +191,7 @@ class Detector:
 
     def _stack(self) -> tuple[tuple[str, str, int] | None, str, str]:
         """(nearest candidate frame as (table, file, line), innermost non-stdlib file, immediate caller file)."""
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename == __file__:
             frame = frame.f_back
         immediate = frame.f_code.co_filename if frame is not None else ""
@@ -305,11 +307,13 @@ def _audit_thread_starts() -> None:
 
     original = _thread.start_new_thread
 
-    def start_new_thread(function: object, args: tuple[object, ...], kwargs: object = None) -> int:
+    def start_new_thread(
+        function: Callable[..., object], args: tuple[Any, ...], kwargs: dict[str, Any] | None = None
+    ) -> int:
         sys.audit("_thread.start_new_thread", function, args, kwargs)
         return original(function, args, kwargs) if kwargs is not None else original(function, args)
 
-    _thread.start_new_thread = start_new_thread  # type: ignore[assignment]
+    _thread.start_new_thread = start_new_thread
     threading._start_new_thread = start_new_thread  # type: ignore[attr-defined]
 
 

@@ -39,4 +39,4 @@ def check_layer(layer: object) -> str:
     """Return `layer` if it is one of the medallion layers, else raise `IdentifierError`."""
     if layer not in LAYERS:
         raise IdentifierError(f"layer {layer!r} is unknown: use one of {', '.join(LAYERS)}")
-    return layer  # type: ignore[return-value]
+    return layer

@@ -25,7 +25,8 @@ from lakeforge.session import on_databricks
 from lakeforge.tables import INGESTED_AT, METADATA_COLUMNS, SOURCE_FILE, SOURCE_FORMATS
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, DataFrameReader, SparkSession
+    from pyspark.sql.streaming.readwriter import DataStreamReader
     from pyspark.sql.types import StructType
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def read_source(
     if schema is None or schema == "":
         raise LakeforgeError(f"no schema given for {path}: bronze reads always pass the table's SCHEMA, never infer")
     opts = {k: str(v) for k, v in (options or {}).items()}
+    reader: DataFrameReader | DataStreamReader
     if streaming and on_databricks():
         reader = spark.readStream.format("cloudFiles").option("cloudFiles.format", format)
     elif streaming:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -42,7 +43,7 @@ from lakeforge.tables import TABLES_FILE, TablesFile, load_tables
 RESOLVED_SPEC = ".spark-pipeline.resolved.yml"
 
 
-def resolve_spec(spec_path: Path) -> tuple[Path, dict]:
+def resolve_spec(spec_path: Path) -> tuple[Path, dict[str, Any]]:
     """Write the spec with an absolute `file://` storage root beside the original; return it."""
     try:
         spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
@@ -61,7 +62,7 @@ def hive_conf(root: Path) -> dict[str, str]:
     return local_catalog_conf(root)
 
 
-def _config_dir(root: Path, spec: dict) -> tuple[str, Path]:
+def _config_dir(root: Path, spec: dict[str, Any]) -> tuple[str, Path]:
     configuration = spec.get("configuration") or {}
     env = str(configuration.get(ENV_CONF, "local"))
     return env, Path(configuration.get(CONFIG_DIR_CONF, root / "config"))

@@ -116,7 +116,7 @@ class MonteCarloSync:
         if all(env.get(var) for var in API_KEY_VARS) or all(env.get(var) for var in OAUTH_VARS):
             return True
         home = env.get("HOME")
-        return bool(home) and (Path(home) / PROFILE_FILE).is_file()
+        return home is not None and home != "" and (Path(home) / PROFILE_FILE).is_file()
 
     def check(self) -> None:
         """Raise a MonteCarloError before running anything when the CLI, the files or credentials are missing."""

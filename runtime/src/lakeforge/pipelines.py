@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lakeforge.catalog import CatalogHelper
-from lakeforge.config import ConfigLoader
+from lakeforge.config import ConfigLoader, EnvironmentConfig
 from lakeforge.contract import (
     Expectation,
     expectations,
@@ -86,7 +86,15 @@ def has_expectations(dp: Any) -> bool:
     return all(hasattr(dp, name) for name in (*EXPECT_ALL.values(), *EXPECT_ONE.values()))
 
 
-def _register(dp, spark, config, tables: TablesFile, spec: TableSpec, package: str, name: str) -> None:
+def _register(
+    dp: Any,
+    spark: SparkSession,
+    config: EnvironmentConfig,
+    tables: TablesFile,
+    spec: TableSpec,
+    package: str,
+    name: str,
+) -> None:
     def query() -> DataFrame:
         return build_table(spark, config, tables, spec, package, check_columns=False)
 
@@ -123,7 +131,7 @@ def _register(dp, spark, config, tables: TablesFile, spec: TableSpec, package: s
         )(counts)
 
 
-def _key_check(dp, spark, spec: TableSpec, name: str, keys: Expectation) -> None:
+def _key_check(dp: Any, spark: SparkSession, spec: TableSpec, name: str, keys: Expectation) -> None:
     """Databricks: a private materialized view over the table grouped by its keys, `num_entries = 1`."""
     from pyspark.sql import functions as F
 

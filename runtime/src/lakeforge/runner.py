@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from lakeforge.catalog import CatalogHelper
 from lakeforge.config import ConfigLoader, EnvironmentConfig, is_absolute_location
@@ -54,7 +54,7 @@ def load_transform(package: str, spec: TableSpec) -> Callable[..., DataFrame]:
     transform = getattr(module, "transform", None)
     if not callable(transform):
         raise LakeforgeError(f"table {spec.name!r}: {spec.module_path(package)} defines no transform() function")
-    return transform
+    return cast("Callable[..., DataFrame]", transform)
 
 
 def source_path(config: EnvironmentConfig, spec: TableSpec) -> str:

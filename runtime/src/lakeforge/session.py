@@ -89,7 +89,8 @@ class SparkSessionFactory:
         if databricks_connect_configured():
             from databricks.connect import DatabricksSession
 
-            return DatabricksSession.builder.getOrCreate()
+            remote: SparkSession = DatabricksSession.builder.getOrCreate()
+            return remote
         return SparkSessionFactory.create_local(
             app_name=config.spark.app_name,
             master=config.spark.master,

@@ -115,7 +115,8 @@ def spark_type(type_string: str) -> DataType:
         return T.DecimalType(int(match.group(1)), int(match.group(2)))
     if match := ARRAY_TYPE.fullmatch(value):
         return T.ArrayType(spark_type(match.group(1)))
-    return getattr(T, SIMPLE_TYPES[value])()
+    simple: type[DataType] = getattr(T, SIMPLE_TYPES[value])
+    return simple()
 
 
 class Column(Strict):

@@ -1,0 +1,3 @@
+"""The fast, session-scoped `spark` fixture and DataFrame helpers come from the runtime."""
+
+pytest_plugins = ["lakeforge.testing"]

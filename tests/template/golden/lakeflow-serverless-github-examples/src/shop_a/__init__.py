@@ -1,0 +1,1 @@
+"""Customer 360 pipeline: raw customer and order files to business-ready gold tables"""

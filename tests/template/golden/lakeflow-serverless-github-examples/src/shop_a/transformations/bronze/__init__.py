@@ -1,0 +1,1 @@
+"""The bronze layer's transformations."""

@@ -1,0 +1,1 @@
+"""The gold layer's transformations."""
