@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -108,9 +109,20 @@ class _Table:
     files: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    regressions: list[str] = field(default_factory=list)  # tests pinning rows the probe found breaking the contract
 
     def fail(self, *problems: Problem) -> None:
         self.problems += problems
+
+    def add_regressions(self) -> None:
+        """The probe's regression tests, appended to the test file: they run in this round and stay."""
+        if not self.regressions or self.test_target not in self.files:
+            return
+        tests = [
+            re.sub(r"_probe_regression_\d+\(", f"_probe_regression_{n}(", t, count=1)
+            for n, t in enumerate(self.regressions)
+        ]
+        self.files[self.test_target] = self.files[self.test_target].rstrip("\n") + "\n" + "".join(tests)
 
 
 def select_tables(tables: TablesFile, layer: str, names: Sequence[str] = ()) -> list[TableSpec]:
@@ -253,6 +265,8 @@ def _attempts(
         for item in pending:  # every rule a file breaks, so one repair can fix them all
             if item.files and not any(p.kind in (ProblemKind.PROVIDER, ProblemKind.REPLY) for p in item.problems):
                 item.problems += _safe_subset(project, tables, item)
+            if not item.problems:
+                item.add_regressions()
         for item in pending:
             audit.record(table=item.spec.name, attempt=attempt, stage="static", errors=[str(p) for p in item.problems])
         ready = [item for item in pending if not item.problems]
@@ -278,6 +292,7 @@ def _attempts(
             for item in ready:
                 verdict = result.verdicts[item.spec.name]
                 item.problems = verdict.problems
+                item.regressions += [t for t in verdict.regressions if t not in item.regressions]
                 _record_verdict(audit, item, attempt, verdict, result.seconds)
                 if verdict.passed:
                     item.outcome.mutation = str(verdict.mutation or "")

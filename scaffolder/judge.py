@@ -131,6 +131,7 @@ class Verdict:
     coverage: Coverage | None = None
     outcomes: dict[str, list[str]] = field(default_factory=dict)  # test -> its real runs' outcomes
     seconds: float = 0.0  # this table's own runs, added up
+    regressions: list[str] = field(default_factory=list)  # tests that pin what the probe found (source)
 
 
 # --- the real runs ------------------------------------------------------------------------------

@@ -91,6 +91,7 @@ class Input:
     parameter: str
     columns: list[tuple[str, str]]
     keys: list[str] = field(default_factory=list)  # identifiers: the table's keys, join columns
+    groups: list[str] = field(default_factory=list)  # the table's group_by columns (kept apart, not renamed)
     not_null: list[str] = field(default_factory=list)
     unique: list[str] = field(default_factory=list)  # the upstream table's own keys
 
@@ -105,7 +106,8 @@ def inputs_of(spec: TableSpec, tables: TablesFile, parameters: list[str]) -> lis
         columns = [(c.name, c.type) for c in upstream.schema_]
         keys = [k for k in (*upstream.keys, *spec.keys, *spec.join_on) if k in dict(columns)]
         not_null = [c.name for c in upstream.schema_ if not c.nullable or c.name in upstream.not_null]
-        found.append(Input(parameter, columns, list(dict.fromkeys(keys)), not_null, list(upstream.keys)))
+        groups = [g for g in spec.group_by if g in dict(columns) and g not in keys]
+        found.append(Input(parameter, columns, list(dict.fromkeys(keys)), groups, not_null, list(upstream.keys)))
     return found
 
 
@@ -123,7 +125,7 @@ def generated_rows(source: Input, count: int, seed: int, key_prefix: str = "") -
         for position, (name, kind) in enumerate(source.columns):
             values = edges[name] if name not in source.not_null else edges[name][1:] or [None]
             value = values[(i + position) % len(values)]
-            if name in source.keys:
+            if name in source.keys or (name in source.groups and key_prefix):  # other rows: other groups
                 unique = name in source.unique
                 value = _key_value(kind, i if unique else (i // 2 if i % 3 else i), key_prefix)  # pairs share a key
                 if i % 7 == 6 and name not in source.not_null and not unique:
@@ -135,12 +137,17 @@ def generated_rows(source: Input, count: int, seed: int, key_prefix: str = "") -
 
 
 def _key_value(kind: str, n: int, prefix: str) -> Any:
+    """Key values: small ones for the contract probe; with a prefix, ones no test row can hold
+    (the prefix carries a random token, the numbers a random offset below zero)."""
+    offset = 100_000 + int.from_bytes(prefix.encode()[-3:] or b"\0", "big") % 100_000 if prefix else 0
     if kind == "string":
         return f"{prefix or 'k'}-{n}"
     if kind in ("int", "bigint", "smallint", "tinyint"):
-        return -(n + 1) - (1000 if prefix else 0) if prefix else n + 1
+        if kind in ("smallint", "tinyint") and prefix:
+            return -(n + 1) - (100 if kind == "tinyint" else 10_000)
+        return -(n + 1) - offset if prefix else n + 1
     if _DECIMAL.fullmatch(kind):
-        return str(Decimal(-(n + 1) - (1000 if prefix else 0)))
+        return str(Decimal(-(n + 1) - offset))
     if kind == "date":
         return f"{1950 + n % 40}-01-{1 + n % 28:02d}"
     if kind in ("timestamp", "timestamp_ntz"):
@@ -189,7 +196,8 @@ def plan(
                 mine = given.get(s.parameter)
                 if mine is None:
                     break
-                others = generated_rows(s, 12, seed + 100 + n, key_prefix="zz-probe")
+                shaped = _like(s, mine)  # the test's own columns: its rows and the others must line up
+                others = generated_rows(shaped, 12, seed + 100 + n, key_prefix=f"zz{seed % 99991:05d}")
                 rows = [*mine.rows, *others]
                 random.Random(seed + number).shuffle(rows)
                 hidden[s.parameter] = Frame(
@@ -203,7 +211,7 @@ def plan(
                 Planned(f"renamed-{number}", "renamed", renamed[0], call.output, ",".join(sorted(renamed[1])))
             )
         if spec.dedupe is not None and spec.layer != "gold":
-            latest = _latest(given, sources[0], spec)
+            latest = _latest(given, sources[0], spec, call.output)
             if latest is not None:
                 planned.append(Planned(f"latest-{number}", "latest", latest[0], call.output, latest[1]))
         if spec.measures and spec.group_by and sources:
@@ -217,6 +225,19 @@ def plan(
             planned.append(Planned(f"doubled-{number}", "doubled", doubled, call.output))
     probe = Probe(calls=[ProbeCall(label=p.label, inputs=p.inputs) for p in planned])
     return probe, planned
+
+
+def _like(source: Input, frame: Frame) -> Input:
+    """The input as a test built it: its columns, with what the declared input says about them."""
+    names = {name for name, _ in frame.columns}
+    return Input(
+        source.parameter,
+        list(frame.columns),
+        [k for k in source.keys if k in names],
+        [g for g in source.groups if g in names],
+        [c for c in source.not_null if c in names],
+        [u for u in source.unique if u in names],
+    )
 
 
 def _by_parameter(call: Call, parameters: list[str]) -> dict[str, Frame] | None:
@@ -252,17 +273,32 @@ def rename(value: Any) -> Any:
     return value.translate(_RENAME) if isinstance(value, str) else value
 
 
-def _latest(given: dict[str, Frame], source: Input, spec: TableSpec) -> tuple[dict[str, Frame], str] | None:
-    """A copy of the latest row of one key, newer by a day: the dedupe must keep the copy."""
+def _latest(
+    given: dict[str, Frame], source: Input, spec: TableSpec, output: Frame | None
+) -> tuple[dict[str, Frame], str] | None:
+    """A copy of a row the tests saw kept, newer by a day: the dedupe must keep the copy instead."""
     assert spec.dedupe is not None
     mine = given.get(source.parameter)
     order_by = spec.dedupe.order_by
     names = [name for name, _ in mine.columns] if mine else []
-    if mine is None or order_by not in names or not source.keys or not all(k in names for k in source.keys):
+    if mine is None or output is None or order_by not in names or order_by not in _names(output):
         return None
     at = names.index(order_by)
     kind = dict(mine.columns)[order_by]
-    keyed = [r for r in mine.rows if r[at] is not None and all(r[names.index(k)] is not None for k in source.keys)]
+    out_names = _names(output)
+    keys = [k for k in source.keys if k in names and k in out_names]
+    if not keys:
+        return None
+
+    def normal(value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    kept = {  # the versions the dedupe kept: (key, order_by) as the output shows them
+        (tuple(normal(r[out_names.index(k)]) for k in keys), r[out_names.index(order_by)]) for r in output.rows
+    }
+    keyed = [
+        r for r in mine.rows if r[at] is not None and (tuple(normal(r[names.index(k)]) for k in keys), r[at]) in kept
+    ]
     if not keyed or kind not in ("timestamp", "timestamp_ntz", "date", "int", "bigint"):
         return None
     newest = max(keyed, key=lambda r: str(r[at]))
@@ -297,15 +333,27 @@ class Finding:
 
     def message(self) -> str:
         shown = "; ".join(
-            f"{parameter} rows {', '.join(map(_row_text, rows[:MAX_ROWS_SHOWN]))}"
+            f"{parameter} rows "
+            + ", ".join(_row_text(row, self.columns.get(parameter, [])) for row in rows[:MAX_ROWS_SHOWN])
+            + (f" (and {len(rows) - MAX_ROWS_SHOWN} more)" if len(rows) > MAX_ROWS_SHOWN else "")
             for parameter, rows in self.rows.items()
             if rows
         )
-        return f"probe: {self.rule}" + (f" — e.g. with {shown}" if shown else "")
+        return f"probe: {self.rule}" + (f" — with {shown}" if shown else "")
 
 
-def _row_text(row: list[Any]) -> str:
-    return "(" + ", ".join("None" if v is None else repr(v) for v in row) + ")"
+def _row_text(row: list[Any], columns: list[tuple[str, str]]) -> str:
+    names = [name for name, _ in columns] or [str(i) for i in range(len(row))]
+    shown = [f"{name}={_short_value(v)}" for name, v in zip(names, row, strict=False)]
+    return "{" + ", ".join(shown) + "}"
+
+
+def _short_value(value: Any) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, str) and len(value) > 24:
+        return repr(value[:21] + "...")
+    return repr(value)
 
 
 def judge(
@@ -322,7 +370,7 @@ def judge(
             )
             continue
         finding = _judge_one(spec, sent, call, (checks or {}).get(sent.label, {}))
-        if finding is not None and not any(f.rule == finding.rule for f in found):
+        if finding is not None and not any(f.rule[:60] == finding.rule[:60] for f in found):
             found.append(finding)
     return found
 
@@ -501,3 +549,132 @@ def _by_key(
     for row in rows:
         grouped.setdefault(tuple(row[p] for p in positions), []).append(row)
     return grouped
+
+
+# --- shrinking a finding to the fewest rows, and the regression test that keeps it fixed ------------------
+
+
+def shrink_plan(
+    finding: Finding, planned: Sequence[Planned], sources: Sequence[Input], limit: int = 40
+) -> list[Planned]:
+    """Smaller inputs for a contract finding: each row of the first input alone, then the rows that
+    share a key, with the other inputs whole. The judge keeps the smallest that breaks the contract."""
+    sent = next((p for p in planned if p.label == finding.label), None)
+    if sent is None or sent.kind != "contract" or not sources:
+        return []
+    first = sources[0]
+    whole = sent.inputs[first.parameter]
+    names = [name for name, _ in whole.columns]
+    subsets: list[list[list[Any]]] = [[row] for row in whole.rows]
+    keys = [names.index(k) for k in first.keys if k in names]
+    if keys:
+        groups: dict[tuple[Any, ...], list[list[Any]]] = {}
+        for row in whole.rows:
+            groups.setdefault(tuple(_hashable(row[i]) for i in keys), []).append(row)
+        subsets += [rows for rows in groups.values() if len(rows) > 1]
+    found = []
+    for number, rows in enumerate(subsets[:limit]):
+        inputs = {
+            **sent.inputs,
+            first.parameter: Frame(columns=whole.columns, nullable=whole.nullable, rows=rows, total=len(rows)),
+        }
+        found.append(Planned(f"shrink-{number}", "contract", inputs))
+    return found
+
+
+def shrunk(
+    spec: TableSpec,
+    finding: Finding,
+    tries: Sequence[Planned],
+    calls: Iterable[Call],
+    checks: dict[str, dict[str, int]],
+) -> Finding:
+    """The finding with the fewest rows of the first input that still break the contract."""
+    by_label = {c.test: c for c in calls}
+    best: Finding | None = None
+    for attempt in tries:
+        call = by_label.get(attempt.label)
+        if call is None:
+            continue
+        again = _judge_one(spec, attempt, call, checks.get(attempt.label, {}))
+        if again is None:
+            continue
+        size = sum(len(rows) for rows in again.rows.values())
+        if best is None or size < sum(len(rows) for rows in best.rows.values()):
+            best = again
+    if best is None:
+        return finding
+    return Finding(finding.rule, finding.label, best.rows, best.columns)
+
+
+def regression_test(spec: TableSpec, finding: Finding, parameters: Sequence[str], number: int) -> str | None:
+    """A test that feeds the finding's rows and asserts the contract (bronze: every landed row kept).
+
+    It goes into the table's test file from the next attempt on, so a fix stays fixed; it is
+    scaffold's code, written from data, inside the safe subset like any generated test.
+    """
+    if not finding.rows or not all(p in finding.rows for p in parameters):
+        return None
+    if any(len(row) != len(finding.columns[p]) for p in parameters for row in finding.rows[p]):
+        return None
+    lines = [
+        "",
+        "",
+        f"def test_{spec.name}_probe_regression_{number}(spark):",
+        f'    """Added by scaffold: rows its contract probe found breaking tables.yml ({_one_line(finding.rule)[:90]})."""',
+        "    import datetime",
+        "    from decimal import Decimal",
+        "",
+        "    from lakeforge.testing import assert_contract, assert_landed_rows_kept, make_df",
+        "",
+    ]
+    for parameter in parameters:
+        rows = finding.rows[parameter]
+        columns = finding.columns[parameter]
+        literal = ", ".join(_row_literal(row, columns) for row in rows)
+        ddl = ", ".join(f"{name} {kind.upper()}" for name, kind in columns)
+        lines.append(f'    {parameter} = make_df(spark, [{literal}], "{ddl}")')
+    call = ", ".join(f"{p}={p}" for p in parameters)
+    lines.append(f"    result = transform({call})")
+    if spec.layer == "bronze":
+        lines.append(f"    assert_landed_rows_kept(result, {parameters[0]})")
+    else:
+        lines.append(f'    assert_contract(result, "{spec.name}")')
+    return "\n".join(lines) + "\n"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.replace('"', "'").split())
+
+
+def _row_literal(row: list[Any], columns: list[tuple[str, str]]) -> str:
+    if len(row) != len(columns):
+        raise ValueError("a row that does not match its columns")
+    values = [_literal(value, kind) for value, (_, kind) in zip(row, columns, strict=True)]
+    return "(" + ", ".join(values) + ("," if len(values) == 1 else "") + ")"
+
+
+def _literal(value: Any, kind: str) -> str:
+    """Python source for one encoded value of a declared type (what `inside/rows.decode` would build)."""
+    if value is None:
+        return "None"
+    if kind.startswith("array<"):
+        return "[" + ", ".join(_literal(v, kind[6:-1]) for v in value) + "]"
+    if kind in ("int", "bigint", "smallint", "tinyint"):
+        return str(int(value))
+    if kind in ("double", "float"):
+        return repr(float(value))
+    if _DECIMAL.fullmatch(kind):
+        return f'Decimal("{value}")'
+    if kind == "boolean":
+        return "True" if value else "False"
+    if kind == "date":
+        year, month, day = str(value).split("-")
+        return f"datetime.date({int(year)}, {int(month)}, {int(day)})"
+    if kind in ("timestamp", "timestamp_ntz"):
+        import datetime as dt
+
+        stamp = dt.datetime.fromisoformat(str(value))
+        parts = [stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second, stamp.microsecond]
+        return f"datetime.datetime({', '.join(map(str, parts))})"
+    return repr(str(value))

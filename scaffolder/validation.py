@@ -43,6 +43,8 @@ from scaffolder.inside.protocol import (
     DropRound,
     Fatal,
     Limits,
+    Probe,
+    ProbeCall,
     Ready,
     RoundFiles,
     RunDone,
@@ -368,6 +370,7 @@ class _Table:
     tables_file: TablesFile | None = None
     parameters: list[str] = field(default_factory=list)
     probe: list[probes.Planned] | None = None  # what the probe run was sent (once the real runs passed)
+    shrink: list[probes.Planned] | None = None  # smaller inputs for a contract finding
     request: Callable[..., RunRequest] | None = None  # builds this table's run requests
     round_id: str = ""  # the files the current sandbox holds (a new sandbox, a new id)
 
@@ -565,6 +568,10 @@ def _execute(
                 probe = _plan_probe(table, settings)
                 if probe is not None:  # after the real runs, on the rows their tests chose
                     queue.insert(random.randrange(len(queue) + 1), probe)
+            elif planned.name == "probe" and table.shrink is None:
+                shrink = _plan_shrink(table, settings)
+                if shrink is not None:  # the fewest rows that show what broke, for the model and the regression
+                    queue.insert(0, shrink)
 
 
 def _survive(
@@ -664,6 +671,27 @@ def _plan_probe(table: _Table, settings: RoundSettings) -> _Planned | None:
     return _Planned(request, spec.name, "probe", "probe")
 
 
+def _findings(table: _Table, run: Run | None) -> list[probes.Finding]:
+    if run is None or run.report is None or run.invalid or table.probe is None:
+        return []
+    checks = {call.test: call.checks for call in run.report.calls if call.checks}
+    return probes.judge(table.candidate.spec, table.probe, run.report.calls, checks)
+
+
+def _plan_shrink(table: _Table, settings: RoundSettings) -> _Planned | None:
+    findings = [f for f in _findings(table, table.runs.get("probe")) if f.label == "contract"]
+    if not findings or table.tables_file is None or table.request is None or table.probe is None:
+        return None
+    sources = probes.inputs_of(table.candidate.spec, table.tables_file, table.parameters)
+    table.shrink = probes.shrink_plan(findings[0], table.probe, sources)
+    if not table.shrink:
+        return None
+    probe = Probe(calls=[ProbeCall(label=p.label, inputs=p.inputs) for p in table.shrink])
+    request = table.request(table.source, probe=probe, tests=[], record_inputs=False, round_id=table.round_id)
+    request.deadline = min(settings.round_timeout, settings.test_timeout * 4 + 2 * len(probe.calls) + 60)
+    return _Planned(request, table.candidate.spec.name, "probe", "shrink")
+
+
 def _current_round(table: _Table) -> str:
     return table.round_id
 
@@ -736,18 +764,32 @@ def _retry_mutants(
         _execute(engine, queue, tables, settings, deadline, notify)
 
 
-def _probe_problems(table: _Table) -> list[Problem]:
+def _probe_problems(table: _Table) -> tuple[list[Problem], list[str]]:
+    """The probe's findings as problems, and the regression tests that keep them fixed."""
     run = table.runs.get("probe")
     if run is None:
-        return [Problem(ProblemKind.CONTRACT, "the contract probe did not run (the round ended first)")]
+        return [Problem(ProblemKind.CONTRACT, "the contract probe did not run (the round ended first)")], []
     if run.report is None or run.invalid:
-        return [Problem(ProblemKind.CONTRACT, f"probe: transform's run on rows it did not choose {run.invalid}")]
+        return [Problem(ProblemKind.CONTRACT, f"probe: transform's run on rows it did not choose {run.invalid}")], []
     if run.report.import_error:
-        return [Problem(ProblemKind.CONTRACT, f"probe: could not import the module: {clean(run.report.import_error)}")]
-    assert table.probe is not None
-    checks = {call.test: call.checks for call in run.report.calls if call.checks}
-    findings = probes.judge(table.candidate.spec, table.probe, run.report.calls, checks)
-    return [Problem(ProblemKind.CONTRACT, clean(f.message())) for f in findings]
+        return [
+            Problem(ProblemKind.CONTRACT, f"probe: could not import the module: {clean(run.report.import_error)}")
+        ], []
+    findings = _findings(table, run)
+    shrink = table.runs.get("shrink")
+    if shrink is not None and shrink.report is not None and table.shrink:
+        checks = {call.test: call.checks for call in shrink.report.calls if call.checks}
+        spec = table.candidate.spec
+        findings = [
+            probes.shrunk(spec, f, table.shrink, shrink.report.calls, checks) if f.label == "contract" else f
+            for f in findings
+        ]
+    tests = [
+        test
+        for number, finding in enumerate(findings)
+        if (test := probes.regression_test(table.candidate.spec, finding, table.parameters, number)) is not None
+    ]
+    return [Problem(ProblemKind.CONTRACT, clean(f.message())) for f in findings], tests
 
 
 def _real_runs(table: _Table) -> list[Run]:
@@ -767,8 +809,10 @@ def _verdict(table: _Table) -> Verdict:
         if run.kind != "real" and run.report is not None:
             problems += [Problem(ProblemKind.POLICY, clean(m)) for m in run.report.policy]
     passing = not problems  # the probe's findings come after: they must not hide the mutants' advice
+    regressions: list[str] = []
     if candidate.probes and table.probe is not None and passing:
-        problems += _probe_problems(table)
+        found, regressions = _probe_problems(table)
+        problems += found
     outcomes: list[MutantOutcome] = []
     mutation: MutationScore | None = None
     clean_real = bool(real) and all(r.clean for r in real) and len(real) >= 1
@@ -776,11 +820,11 @@ def _verdict(table: _Table) -> Verdict:
     if candidate.mutants and may_mutate:
         killers = judge.eligible(real)
         for mutant in table.mutants:
-            run = table.runs.get(mutant.name)
-            if run is None:
+            mutant_run = table.runs.get(mutant.name)
+            if mutant_run is None:
                 outcomes.append(MutantOutcome(mutant.name, "survived", f"{mutant.advice} (the mutant did not run)"))
                 continue
-            outcome, _ = judge.judge_mutant(mutant.name, mutant.advice, run, real, killers, mutant.hint)
+            outcome, _ = judge.judge_mutant(mutant.name, mutant.advice, mutant_run, real, killers, mutant.hint)
             outcomes.append(outcome)
         if not any(r.report and r.report.calls for r in real):
             outcomes = [
@@ -814,4 +858,5 @@ def _verdict(table: _Table) -> Verdict:
         coverage=coverage,
         outcomes=per_test,
         seconds=table.seconds,
+        regressions=regressions,
     )

@@ -121,16 +121,13 @@ CASES: dict[str, tuple[Callable[[str, str], str], str, dict]] = {
         {},
     ),
     "test_import_error": (
-        _edit_tests(
-            lambda tests: (
-                tests.replace("import SCHEMA, transform", "import SCHEMA, helper, transform") + "\nHELPER = helper\n"
-            )
-        ),
-        "could not import tests/unit/bronze/test_case_test_import_error.py: ImportError",
+        _edit_tests(lambda tests: tests + "\nRATE = 1 / len([])\n"),
+        "could not import tests/unit/bronze/test_case_test_import_error.py: ZeroDivisionError",
         {},
     ),
     "forbidden_subprocess": (
-        _edit_module("import logging\n", "import logging\nimport subprocess\n"),
+        # used, so ruff's fix (which drops unused imports) leaves it for the subset to refuse
+        _edit_module("import logging\n", "import logging\nimport subprocess\n\nRUN = subprocess.run\n"),
         "policy: import-not-allowed",
         {},
     ),
@@ -145,7 +142,7 @@ CASES: dict[str, tuple[Callable[[str, str], str], str, dict]] = {
         {},
     ),
     "network_import": (
-        _edit_module("import logging\n", "import logging\nimport requests\n"),
+        _edit_module("import logging\n", "import logging\nimport requests\n\nGET = requests.get\n"),
         "policy: import-not-allowed",
         {},
     ),

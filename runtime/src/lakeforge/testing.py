@@ -325,7 +325,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     if on_databricks() or databricks_connect_configured():
         from lakeforge.config import EnvironmentConfig
 
-        remote = EnvironmentConfig(environment="test", catalog={"name": "spark_catalog", "schema": "tests"})
+        remote = EnvironmentConfig.model_validate(
+            {"environment": "test", "catalog": {"name": "spark_catalog", "schema": "tests"}}
+        )
         yield SparkSessionFactory.from_config(remote)
         return
     if _starter is not None:
@@ -378,13 +380,47 @@ def _row_key(row: Any) -> tuple[Any, ...]:
     return tuple((value is not None, type(value).__name__, value if value is not None else 0) for value in row)
 
 
+def assert_contract(df: DataFrame, table: str) -> None:
+    """`df` honours `table`'s contract in tables.yml: names, order and types, no nulls in NOT NULL
+    columns, one row per key, every named check true (NULL counts as false).
+
+    `scaffold fill` writes regression tests with it when its probe found rows that broke the
+    contract: they keep the fix fixed.
+    """
+    from lakeforge.contract import check_output, check_violations
+
+    spec = _tables_nearby().get(table)
+    problems = check_output(df, spec)
+    if not problems and spec.checks:
+        counts = check_violations(df, spec)
+        problems = [
+            f"{counts[name]} row(s) break the check {name} ({sql})"
+            for name, sql in spec.checks.items()
+            if counts.get(name)
+        ]
+    if problems:
+        raise AssertionError(f"{table} breaks its contract: {problems[0]}")
+
+
+def assert_landed_rows_kept(result: DataFrame, landed: DataFrame) -> None:
+    """A bronze table keeps every landed row as it came: the same rows, the landed columns unchanged."""
+    shared = [c for c in landed.columns if c in result.columns]
+    assert_df_equal(result.select(*shared), landed.select(*shared))
+
+
+def _tables_nearby() -> TablesFile:
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / TABLES_FILE).is_file():
+            return load_tables(folder / TABLES_FILE)
+    raise LakeforgeError(f"no {TABLES_FILE} in {here} or above: run the tests from the pipeline repo")
+
+
 def assert_schema_equal(actual: StructType, expected: StructType, ignore_nullable: bool = False) -> None:
     """Compare schemas field by field, with a message naming the first difference."""
-    got = [(f.name, f.dataType.simpleString(), f.nullable) for f in actual.fields]
-    want = [(f.name, f.dataType.simpleString(), f.nullable) for f in expected.fields]
-    if ignore_nullable:
-        got = [g[:2] for g in got]
-        want = [w[:2] for w in want]
+    keep = 2 if ignore_nullable else 3  # (name, type) or (name, type, nullable)
+    got = [(f.name, f.dataType.simpleString(), f.nullable)[:keep] for f in actual.fields]
+    want = [(f.name, f.dataType.simpleString(), f.nullable)[:keep] for f in expected.fields]
     if got != want:
         for index, (g, w) in enumerate(zip(got, want, strict=False)):
             if g != w:
