@@ -401,7 +401,12 @@ def _judge_one(spec: TableSpec, sent: Planned, call: Call, check_counts: dict[st
         if keys:
             mine = _by_key(test_rows, _names(sent.test_output), keys)
             theirs = _by_key(got, _names(output), keys)
-            differs = [k for k, rows in mine.items() if Counter(theirs.get(k, [])) != Counter(rows)]
+            tied = _tied_keys(spec, sent.inputs, keys)  # any of its rows is right: the order does not say
+            differs = [
+                k
+                for k, rows in mine.items()
+                if _normal_key(k) not in tied and Counter(theirs.get(k, [])) != Counter(rows)
+            ]
         else:
             missing = Counter(test_rows) - Counter(got)
             differs = list(missing)
@@ -527,6 +532,33 @@ def _number(value: Any) -> Any:
         return Decimal(str(value))
     except ArithmeticError:
         return value
+
+
+def _normal_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(v.strip() if isinstance(v, str) else v for v in key)
+
+
+def _tied_keys(spec: TableSpec, inputs: dict[str, Frame], keys: list[str]) -> set[tuple[Any, ...]]:
+    """Keys whose latest rows tie on `dedupe.order_by` in the input: which one is kept is not specified."""
+    if spec.dedupe is None:
+        return set()
+    order_by = spec.dedupe.order_by
+    tied: set[tuple[Any, ...]] = set()
+    for given in inputs.values():
+        names = _names(given)
+        if order_by not in names or not all(k in names for k in keys):
+            continue
+        at = names.index(order_by)
+        latest: dict[tuple[Any, ...], list[Any]] = {}
+        for row in given.rows:
+            key = _normal_key(tuple(row[names.index(k)] for k in keys))
+            latest.setdefault(key, []).append(row[at])
+        for key, stamps in latest.items():
+            known = [s for s in stamps if s is not None]
+            top = max(known) if known else None
+            if len(stamps) > 1 and (top is None or known.count(top) > 1):
+                tied.add(key)
+    return tied
 
 
 def _names(frame: Frame) -> list[str]:
