@@ -559,7 +559,8 @@ def _execute(
                 inner = run.report.seconds if run.report else -1
                 tests = [(t.test[:20], round(t.seconds, 2), t.outcome) for t in run.report.tests] if run.report else []
                 print(
-                    f"RUN {planned.table} {planned.name} outer={run.done.seconds:.2f} inner={inner:.2f} {tests}",
+                    f"RUN {planned.table} {planned.name} outer={run.done.seconds:.2f} inner={inner:.2f} {tests}"
+                    f" { ({k: round(v, 2) for k, v in run.report.phases.items()} if run.report else {}) }",
                     file=sys.stderr,
                 )
             if planned.kind == "real" and not table.candidate.mutate_passing and _failed(table, run):

@@ -101,11 +101,11 @@ class Zygote:
         log = open(f"{config.scratch}/server.log", "wb")  # noqa: SIM115 - the server's lifetime
         command = server.server_command(config.port, config.cores, config.scratch, config.heap, config.archive)
         self.server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        _preload()  # while the JVM boots: the other core is free
         if not server.wait_for_port(config.port, 240, lambda: self.server is not None and self.server.poll() is None):
             tail = _tail(f"{config.scratch}/server.log")
             raise RuntimeError(f"the round's Spark Connect server did not start ({tail})")
         server_seconds = time.perf_counter() - started
-        _preload()
         self.url = f"sc://127.0.0.1:{config.port}"
         self.private = (
             config.private_workers
@@ -390,21 +390,35 @@ def _close_all_but(keep: set[int]) -> None:
 
 
 def _preload() -> None:
-    """What every run imports, imported once here so a fork starts with it (no model code)."""
+    """What every run imports, imported once here so a fork starts with it (no model code); then the
+    heap is frozen, so no run's garbage collection walks (or copies) the zygote's objects."""
+    import gc
+    import importlib
+    import xml.etree.ElementTree  # noqa: F401 - junitxml's
+
     import _pytest.assertion.rewrite
-    import _pytest.python  # noqa: F401
+    import _pytest.config
+    import _pytest.python
     import chispa  # noqa: F401
+    import grpc._channel  # noqa: F401
     import pandas  # noqa: F401
-    import pyarrow  # noqa: F401
+    import pyarrow
+    import pyarrow.pandas_compat  # noqa: F401
     import pytest  # noqa: F401
     from pyspark.sql import SparkSession, Window, functions, types  # noqa: F401
-    from pyspark.sql.connect import dataframe, session  # noqa: F401
+    from pyspark.sql.connect import dataframe, session, window  # noqa: F401
 
     import lakeforge.contract
     import lakeforge.guard
     import lakeforge.testing  # noqa: F401
     import scaffolder.inside.mutation_ops
     import scaffolder.inside.worker  # noqa: F401
+
+    for name in (*_pytest.config.default_plugins, "pdb", "wcwidth"):  # what pytest.main imports
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name if name in ("pdb", "wcwidth") else f"_pytest.{name}")
+    gc.collect()
+    gc.freeze()
 
 
 def _tail(path: str) -> str:

@@ -75,7 +75,11 @@ def test_bench_reports_pass_at_1_pass_at_2_and_a_kept_but_wrong_reply(template_r
 
     def recorded_rejects(task: str, outcome: Any) -> Mapping[str, str] | None:
         """What FillReport does not expose yet: the rejected reply's files (here: the recorded reply)."""
-        return parse_reply(replies[task][-1], {f"src/fillbench/transformations/bronze/{task}.py"}).files
+        layers = ("bronze", "silver", "gold")
+        modules = {f"src/fillbench/transformations/{la}/{task}.py" for la in layers}
+        tests = {f"tests/unit/{la}/test_{task}.py" for la in layers}
+        files = parse_reply(replies[task][-1], modules | tests).files
+        return {path: code for path, code in files.items() if path in modules}
 
     with ScriptedLLM(respond) as llm:
         report = run_bench(
@@ -97,7 +101,10 @@ def test_bench_reports_pass_at_1_pass_at_2_and_a_kept_but_wrong_reply(template_r
     failures = {name: t.reference_failures for name, t in tasks.items()}
 
     right = tasks["customers"]
-    assert (right.status, right.kept_at, right.reference, right.correct_at) == ("filled", 1, "passed", 1), failures
+    assert (right.status, right.kept_at, right.reference, right.correct_at) == ("filled", 1, "passed", 1), (
+        failures,
+        {n: t.problems for n, t in tasks.items()},
+    )
     assert not right.kept_but_wrong and right.mutation is not None
     assert right.mutation.required > 0 and right.mutation.killed == right.mutation.required
     assert right.tokens_in > 0 and right.tokens_out > 0
@@ -108,7 +115,7 @@ def test_bench_reports_pass_at_1_pass_at_2_and_a_kept_but_wrong_reply(template_r
     assert repaired.reference == "passed" and not repaired.kept_but_wrong
 
     wrong = tasks["shipments_local"]
-    assert (wrong.status, wrong.kept_at, wrong.reference) == ("filled", 1, "failed")
+    assert (wrong.status, wrong.kept_at, wrong.reference) == ("filled", 1, "failed"), wrong.problems
     assert wrong.kept_but_wrong and wrong.correct_at is None
     assert any("s-1" in f and "America/New_York" in f for f in wrong.reference_failures), wrong.reference_failures
 

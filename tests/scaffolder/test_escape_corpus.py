@@ -342,9 +342,15 @@ def round_folders(tmpdir: Path) -> set[str]:
 
 def scaffold_measured(project: Path, env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[str], int]:
     """The real CLI, and scaffold's own peak memory in MiB (its process only, not the sandbox's)."""
+    # VmHWM, not ru_maxrss: Linux carries the parent's peak across fork+exec into ru_maxrss, so a
+    # pytest process grown large over a whole suite would be counted as scaffold's own.
     code = (
-        "import atexit, resource, runpy, sys\n"
-        'atexit.register(lambda: sys.stderr.write(f"\\nPEAK-RSS-KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n"))\n'
+        "import atexit, runpy, sys\n"
+        "def peak():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmHWM:'):\n"
+        "            sys.stderr.write(f'\\nPEAK-RSS-KIB {line.split()[1]}\\n')\n"
+        "atexit.register(peak)\n"
         "sys.argv = ['scaffold', *sys.argv[1:]]\n"
         "runpy.run_module('scaffolder', run_name='__main__')\n"
     )
