@@ -110,6 +110,7 @@ DENIED_ATTRIBUTES = {
     *NONDETERMINISTIC,
 }  # fmt: skip
 SQL_METHODS = {"expr", "selectExpr", "where", "filter"}
+FUNCTIONS_MODULES = ("pyspark.sql.functions",)  # its calls return Columns
 SQL_DENIED = re.compile(
     r"\b(reflect|java_method|try_reflect|call_function|call_udf|udf|" + "|".join(sorted(NONDETERMINISTIC)) + r")\s*\(",
     re.I,
@@ -187,6 +188,9 @@ class _Checker(ast.NodeVisitor):
         self.parametrized: dict[int, set[str]] = {}  # id(function) -> its parametrize argnames
         self.sql_calls: set[int] = set()  # functions called with SQL (checked at the call)
         self.strings: set[str] = set()  # names bound to strings built at run time
+        self.bindings: dict[str, list[ast.AST | None]] = {}  # name -> the values bound to it (None: not an assignment)
+        self.condition_calls: set[int] = set()  # `.where`/`.filter` attributes called directly (checked at the call)
+        self.assigned: set[int] = set()  # the name nodes an assignment binds (their values are in `bindings`)
         self.docstrings: set[int] = set()
 
     def report(self, rule: str, node: ast.AST, what: str, fix: str) -> None:
@@ -322,6 +326,13 @@ class _Checker(ast.NodeVisitor):
         attribute = node.attr
         if (attribute == "selectExpr" or self._is_expr(node)) and id(node) not in self.sql_calls:
             self.report("sql-not-allowed", node, f".{attribute} passed as a value", "call it with a literal SQL string")
+        if (
+            attribute in ("where", "filter")
+            and isinstance(node.ctx, ast.Load)
+            and id(node) not in self.condition_calls
+            and self._module_of(node.value) is None
+        ):
+            self.report("sql-not-allowed", node, f".{attribute} passed as a value", "call it with its condition")
         if isinstance(node.ctx, (ast.Store, ast.Del)):
             self.report(
                 "no-attribute-assignment", node, f"assigns .{attribute}", "build new values instead of changing objects"
@@ -423,18 +434,21 @@ class _Checker(ast.NodeVisitor):
                         "write each SQL expression as a literal string, or use pyspark.sql.functions",
                     )
                     break
-        elif name in ("where", "filter") and node.args:
-            argument = node.args[0]
-            if (
-                isinstance(argument, ast.Starred)
-                or _builds_string(argument)
-                or (isinstance(argument, ast.Name) and argument.id in self.strings)
-            ):
+        elif (
+            isinstance(func, ast.Attribute)
+            and name in ("where", "filter")
+            and not (self._module_of(func.value) or "").startswith(FUNCTIONS_MODULES)  # F.filter(col, f): a column
+        ):
+            # An allowlist of shapes: a condition is a literal SQL string (checked as a constant) or
+            # an expression that is a Column by its shape; never whatever a dict, a call or a loop
+            # hands over, which could be SQL built at run time (`reflect(...)` assembled in pieces).
+            self.condition_calls.add(id(func))
+            if node.keywords or len(node.args) != 1 or not self._column_shaped(node.args[0], frozenset()):
                 self.report(
                     "sql-not-allowed",
                     node,
-                    f"{name}() with a SQL string built at run time",
-                    "pass a Column condition (F.col(...) ...) or a literal SQL string",
+                    f"{name}() with a condition that is neither a literal SQL string nor a Column expression",
+                    "pass F.col(...) comparisons (or a name assigned one), or a literal SQL string",
                 )
         if isinstance(func, ast.Attribute) and func.attr == "format":
             template = func.value
@@ -443,6 +457,40 @@ class _Checker(ast.NodeVisitor):
             elif re.search(r"\{[^{}]*[.\[][^{}]*\}", template.value):
                 self.report("format-not-allowed", node, "a format field that looks up attributes", "use an f-string")
         self.generic_visit(node)
+
+    def _column_shaped(self, node: ast.AST, seen: frozenset[str]) -> bool:
+        """A value that is a literal string or, by its shape alone, a Column (or a bool): never a
+        string made at run time. Comparisons, `~`, `&`, `|` and `^` never give a string; a
+        pyspark.sql.functions call gives a Column, and so do Column methods called on one."""
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, str)
+        if isinstance(node, ast.Compare):
+            return True
+        if isinstance(node, ast.UnaryOp):
+            return isinstance(node.op, (ast.Invert, ast.Not))
+        if isinstance(node, ast.BinOp):
+            return isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor))
+        if isinstance(node, ast.BoolOp):
+            return all(self._column_shaped(value, seen) for value in node.values)
+        if isinstance(node, ast.IfExp):
+            return self._column_shaped(node.body, seen) and self._column_shaped(node.orelse, seen)
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                return self.imported.get(func.id, "").startswith(FUNCTIONS_MODULES)
+            if isinstance(func, ast.Attribute):
+                if (self._module_of(func.value) or "").startswith(FUNCTIONS_MODULES[0]):
+                    return True
+                receiver = func.value
+                return not isinstance(receiver, ast.Constant) and self._column_shaped(receiver, seen)
+            return False
+        if isinstance(node, ast.Name):
+            values = self.bindings.get(node.id)
+            if not values or node.id in seen:
+                return False
+            inner = seen | {node.id}
+            return all(value is not None and self._column_shaped(value, inner) for value in values)
+        return False
 
     def _is_expr(self, node: ast.AST) -> bool:
         """`F.expr`, `functions.expr`, or a name imported as pyspark.sql.functions.expr."""
@@ -572,6 +620,7 @@ class _Checker(ast.NodeVisitor):
                 first = child.body[0]
                 if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
                     self.docstrings.add(id(first.value))
+            self._record_bindings(child)
             if not isinstance(child, (ast.Assign, ast.AnnAssign, ast.AugAssign)) or child.value is None:
                 continue
             if _builds_string(child.value) or _is_text(child.value):
@@ -600,6 +649,42 @@ class _Checker(ast.NodeVisitor):
         for statement in node.body:
             if not isinstance(statement, (ast.Import, ast.ImportFrom)):
                 self.visit(statement)
+
+    def _record_bindings(self, node: ast.AST) -> None:
+        """What every name is bound to, file-wide: an assignment's value, or None for any other
+        binding (an argument, a loop, unpacking, an import, `with`, `except`), which no shape
+        check can see into. `ast.walk` meets an assignment before its target names."""
+        bound: list[tuple[ast.AST, ast.AST | None]] = []  # (a name node, its value)
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                names = [t for t in ast.walk(target) if isinstance(t, ast.Name)]
+                bound += [(t, node.value if t is target else None) for t in names]
+        elif isinstance(node, (ast.AnnAssign, ast.NamedExpr)) and isinstance(node.target, ast.Name):
+            bound.append((node.target, node.value))
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            keeps = isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor))  # `cond &= ...` stays a Column
+            bound.append((node.target, node.value if keeps else None))
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            if id(node) not in self.assigned:
+                self.bindings.setdefault(node.id, []).append(None)
+            return
+        else:
+            name = (
+                node.arg
+                if isinstance(node, ast.arg)
+                else (node.asname or node.name).split(".")[0]
+                if isinstance(node, ast.alias)
+                else node.name
+                if isinstance(node, (ast.ExceptHandler, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                else None
+            )
+            if name:
+                self.bindings.setdefault(name, []).append(None)
+            return
+        for name_node, value in bound:
+            if isinstance(name_node, ast.Name):
+                self.assigned.add(id(name_node))
+                self.bindings.setdefault(name_node.id, []).append(value)
 
 
 _MISSING = object()

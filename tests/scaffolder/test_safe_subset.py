@@ -293,6 +293,16 @@ def test_repo_can_allow_more_imports() -> None:
         ("q = 'ref' + suffix\ndf.where(q)", "sql-not-allowed", False),
         ("df.where(f'{x} > 1')", "sql-not-allowed", False),
         ("df.selectExpr(*columns)", "sql-not-allowed", False),
+        # a condition is a literal or a Column by its shape: whatever a dict, a call or a loop hands
+        # over may be SQL assembled at run time
+        ("CONDS = {'x': 'amount > 0'}\ndf.where(CONDS['x'])", "sql-not-allowed", False),
+        ("def cond():\n    return 'ref' 'lect(1)'\ndf.filter(cond())", "sql-not-allowed", False),
+        ("for c in ['a > 0']:\n    df = df.where(c)", "sql-not-allowed", False),
+        ("w = df.where\nw('a > 0')", "sql-not-allowed", False),
+        ("df.where('x'.replace('x', 'a > 0'))", "sql-not-allowed", False),
+        ("def transform(df, cond):\n    return df.where(cond)", "sql-not-allowed", False),
+        ("c = 'a > 0'\nc = pieces[0]\ndf.where(c)", "sql-not-allowed", False),
+        ("df.where(condition=text)", "sql-not-allowed", False),
     ],
 )
 def test_doors_the_reward_hack_corpus_found_are_closed(code: str, rule: str, is_test: bool) -> None:
@@ -306,5 +316,9 @@ def test_sql_as_literals_and_columns_stays_allowed() -> None:
         "from pyspark.sql import functions as F\n"
         "cond = F.col('amount') >= 0\n"
         "df.where(cond).where('order_id IS NOT NULL').select(F.expr('amount * 2').alias('x')).selectExpr('a', 'b')\n"
+        "ok = F.col('a').isNotNull()\n"
+        "ok &= (F.col('b') > 1) | ~F.col('c').isin(1, 2)\n"
+        "df.filter(ok).where(df['flag'] == True).where(F.col('x').between(1, 2) if flag else F.lit(True))\n"
+        "df.select(F.filter('xs', lambda x: x > 0).alias('xs'))\n"
     )
     assert problems(code) == []
