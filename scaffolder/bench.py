@@ -46,6 +46,7 @@ from lakeforge.tables import TABLES_FILE, TablesFile, TableSpec
 from scaffolder import __version__
 from scaffolder.errors import ScaffoldError
 from scaffolder.prices import DEFAULT_PRICES, PriceTable
+from scaffolder.progress import Progress
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,18 +55,16 @@ else:  # pragma: no cover
 
 if TYPE_CHECKING:  # importing fill at run time would load the round for `scaffold bench --help`
     from scaffolder.fill import FillReport
+    from scaffolder.judge import MutationScore
 
 FORMAT: Final = "lakeforge-bench/1"
 TASKS_VAR = "SCAFFOLD_BENCH_TASKS"
 REFERENCE_DIR = "bench_reference"  # inside the bench repo, written only after the fill
 RUNNER = "reference_runner.py"
 LANDED = "landed"
-_MUTATION = re.compile(r"(\d+)/(\d+) mutants? killed")
 # What the reference process may see of the environment: what Spark and Python need, no credentials.
 _REFERENCE_ENV = ("PATH", "HOME", "JAVA_HOME", "LANG", "LANGUAGE", "TMPDIR", "VIRTUAL_ENV", "SPARK_LOCAL_IP")
 _REFERENCE_ENV_PREFIXES = ("LC_", "LAKEFORGE_")
-
-Progress = Callable[[str, str], None]  # (task or "", event)
 
 
 def default_tasks_dir() -> Path:
@@ -699,12 +698,11 @@ def _audit_records(path: Path | None) -> list[dict[str, Any]]:
     return records
 
 
-def _mutation(text: str, records: list[dict[str, Any]], kept_at: int | None) -> Mutation | None:
+def _mutation(score: MutationScore | None, records: list[dict[str, Any]], kept_at: int | None) -> Mutation | None:
     for record in records:
         if record.get("attempt") == kept_at and record.get("mutants_required") is not None:
             return Mutation(killed=int(record.get("mutants_killed") or 0), required=int(record["mutants_required"]))
-    match = _MUTATION.search(text or "")
-    return Mutation(killed=int(match.group(1)), required=int(match.group(2))) if match else None
+    return Mutation(killed=score.killed, required=score.required) if score else None
 
 
 # --- the hidden reference ----------------------------------------------------------------------

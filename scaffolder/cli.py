@@ -18,6 +18,7 @@ from rich.table import Table
 from lakeforge.errors import LakeforgeError
 from scaffolder import __version__
 from scaffolder.errors import ProviderName, ScaffoldError
+from scaffolder.progress import progress_view
 
 if TYPE_CHECKING:
     from scaffolder.fill import FillReport
@@ -63,22 +64,42 @@ def _fail(message: str) -> None:
 
 
 def _summary(report: FillReport) -> Table:
-    table = Table(title=f"scaffold fill — {report.provider} ({report.model})")
-    for column in ("table", "layer", "status", "attempts", "kept at", "mutants", "tokens in/out", "seconds"):
-        table.add_column(column)
+    """One row per table. No borders, so 80 columns show a 26-character name whole; a longer name
+    wraps (never `raw_tr…`). `kept` is the attempt kept / attempts made; `sec` the table's own time."""
+    table = Table(
+        title=f"scaffold fill — {report.provider} ({report.model})",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold underline",
+    )
+    for column in ("table", "layer", "status", "kept", "mutants", "tokens", "sec"):
+        right = column in ("kept", "mutants", "tokens", "sec")
+        table.add_column(column, overflow="fold", no_wrap=column != "table", justify="right" if right else "left")
     colors = {"filled": "green", "would-write": "cyan", "skipped": "dim", "failed": "red", "refused": "red"}
     for o in report.outcomes:
         table.add_row(
-            o.name,
+            escape(o.name),
             o.layer,
             f"[{colors.get(o.status.value, 'white')}]{o.status.value}[/]",
-            str(o.attempts),
-            str(o.kept_at or "-"),
-            escape(o.mutation.split(" (")[0] if o.mutation else "-"),
+            f"{o.kept_at or '-'}/{o.attempts}" if o.attempts else "-",
+            f"{o.mutation.killed}/{o.mutation.required}" if o.mutation else "-",
             f"{o.prompt_tokens}/{o.completion_tokens}",
             f"{o.seconds:.1f}",
         )
     return table
+
+
+def _cost_line(report: FillReport) -> str | None:
+    tokens_in, tokens_out = report.tokens
+    if not (tokens_in or tokens_out):
+        return None
+    if report.cost_usd is None:
+        return (
+            f"tokens {tokens_in} in / {tokens_out} out; cost unknown: no price for {report.model} "
+            "(add it under [tool.scaffold.prices] in pyproject.toml)"
+        )
+    return f"tokens {tokens_in} in / {tokens_out} out; estimated cost ${report.cost_usd:.4f} (list prices)"
 
 
 def _print_report(report: FillReport, show_diff: bool) -> None:
@@ -94,10 +115,18 @@ def _print_report(report: FillReport, show_diff: bool) -> None:
             console.print(escape(f"{o.name}: {o.mutation}"), style="dim", highlight=False)
         for error in o.errors:
             console.print(f"[red]{escape(o.name)}[/red]: {escape(error)}", highlight=False, soft_wrap=True)
+    if report.written:
+        console.print(f"wrote {len(report.written)} file(s):", highlight=False)
+        for rel in report.written:
+            console.print(f"  {escape(rel)}", highlight=False, soft_wrap=True)
+    cost = _cost_line(report)
+    if cost:
+        console.print(escape(cost), highlight=False)
     console.print(escape(report.sandbox), style="red" if "OFF" in report.sandbox else "dim", highlight=False)
     console.print(
         f"{report.rounds} validation round(s), {report.jvm_starts} JVM start(s); audit log: {report.audit_path}",
         style="dim",
+        highlight=False,
     )
 
 
@@ -142,16 +171,7 @@ def fill_command(
                 "sandbox": "off" if no_sandbox else None,
             },
         )
-        from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
-            tasks: dict[str, TaskID] = {}
-
-            def progress(name: str, event: str) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(f"{name}: {event}", total=None)
-                bar.update(tasks[name], description=f"{name}: {event}")
-
+        with progress_view(console) as progress:
             report = fill(project, layer, table or (), dry_run=dry_run, force=force, progress=progress)
     except (ScaffoldError, LakeforgeError) as exc:
         _fail(str(exc))
@@ -241,8 +261,8 @@ def validate_command(
 
     try:
         project = load_project(project_dir, {"sandbox": "off" if no_sandbox else None})
-        with console.status("running the tables' tests in the sandbox..."):
-            report = validate(project, layer, table or ())
+        with progress_view(console) as progress:
+            report = validate(project, layer, table or (), progress=progress)
     except (ScaffoldError, LakeforgeError) as exc:
         _fail(str(exc))
         return
@@ -278,10 +298,8 @@ def test_command(
         project = load_project(
             project_dir, {"provider": provider, "model": model, "sandbox": "off" if no_sandbox else None}
         )
-        with console.status("") as status:
-            report = generate_tests(
-                project, target, target_coverage, max_rounds, progress=lambda event: status.update(escape(event))
-            )
+        with progress_view(console) as progress:
+            report = generate_tests(project, target, target_coverage, max_rounds, progress=progress)
     except (ScaffoldError, LakeforgeError) as exc:
         _fail(str(exc))
         return
@@ -545,8 +563,8 @@ def demo_command(
             else:
                 console.print(f"{escape(str(destination))} is not empty: the demo goes to {escape(str(offered))}")
                 destination = offered
-        with console.status("copying the template, filling tables, running tests..."):
-            result = run_demo(destination)
+        with progress_view(console) as progress:
+            result = run_demo(destination, progress=progress)
     except (ScaffoldError, LakeforgeError) as exc:
         _fail(str(exc))
         return

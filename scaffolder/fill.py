@@ -15,10 +15,10 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from scaffolder import checks, safe_subset
 from scaffolder.audit import AuditLog, ReplyCache
 from scaffolder.errors import ScaffoldError
 from scaffolder.problems import Problem, ProblemKind
+from scaffolder.progress import Progress, quiet
 from scaffolder.project import Project
 from scaffolder.prompts import Prompt, PromptBuilder
 from scaffolder.providers import Completion, Provider, ProviderError, Request, resolve_provider
@@ -36,10 +37,8 @@ from scaffolder.redact import Redactor
 from scaffolder.replies import ReplyError, parse_reply
 from scaffolder.sandbox import Sandbox, SandboxUnavailable, resolve_sandbox
 from scaffolder.stubs import ModuleState, ensure_stub, is_stub_test, module_state
-from scaffolder.validation import Candidate, RoundSettings, RoundSpark, Verdict, run_round
+from scaffolder.validation import Candidate, MutationScore, RoundSettings, RoundSpark, Verdict, run_round
 from scaffolder.writer import Manifest, digest, edited_by_person, load_manifest, save_manifest, write_tracked
-
-Progress = Callable[[str, str], None]  # (table, event)
 
 
 class TableStatus(str, Enum):
@@ -64,11 +63,11 @@ class TableOutcome:
     kept_at: int | None = None  # the attempt whose reply was kept
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # this table's own: its model calls and its runs in the rounds
     problems: list[Problem] = field(default_factory=list)
     note: str = ""
     diff: str = ""
-    mutation: str = ""
+    mutation: MutationScore | None = None  # the kept tests' score
 
     @property
     def errors(self) -> list[str]:
@@ -88,10 +87,16 @@ class FillReport:
     test_seconds: float = 0.0
     mutation_seconds: float = 0.0
     audit_path: Path | None = None
+    written: list[str] = field(default_factory=list)  # repo-relative files the fill wrote, in order
+    cost_usd: Decimal | None = None  # estimated from the tokens and scaffolder/prices.py; None: unknown
 
     @property
     def failed(self) -> list[TableOutcome]:
         return [o for o in self.outcomes if o.status.bad]
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        return sum(o.prompt_tokens for o in self.outcomes), sum(o.completion_tokens for o in self.outcomes)
 
 
 @dataclass
@@ -108,7 +113,6 @@ class _Table:
     cache_key: str = ""
     files: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
     regressions: list[str] = field(default_factory=list)  # tests pinning rows the probe found breaking the contract
 
     def fail(self, *problems: Problem) -> None:
@@ -168,7 +172,7 @@ def fill(
     environ: Mapping[str, str] | None = None,
 ) -> FillReport:
     environ = os.environ if environ is None else environ
-    notify = progress or (lambda table, event: None)
+    notify = progress or quiet
     settings = project.settings
     provider, announcement = resolve_provider(settings, environ)
     tables = project.tables()
@@ -223,6 +227,9 @@ def fill(
             spark.close()
             report.jvm_starts = spark.jvm_starts
     _sanitize(report, redactor)
+    tokens_in, tokens_out = report.tokens
+    if tokens_in or tokens_out:
+        report.cost_usd = settings.price_table().cost(provider.model, tokens_in, tokens_out)
     return report
 
 
@@ -260,6 +267,7 @@ def _attempts(
         _ask_all(provider, pending, tables, project, cache, audit, redactor, attempt, settings.jobs, notify)
         for item in pending:
             if not item.problems:
+                notify(item.spec.name, "checking the reply (ruff, safe subset)")
                 item.problems = _static_checks(project, tables, item)
         _ruff_all(project, [item for item in pending if not item.problems])
         for item in pending:  # every rule a file breaks, so one repair can fix them all
@@ -273,9 +281,10 @@ def _attempts(
         if ready and dry_run:
             for item in ready:
                 _keep(project, manifest, item, attempt, dry_run=True)
+                notify(item.spec.name, item.outcome.status.value)
         elif ready:
             for item in ready:
-                notify(item.spec.name, "testing in the sandbox")
+                notify(item.spec.name, "in the round: tests twice, probes, mutants")
             result = run_round(
                 project.root,
                 project.package,
@@ -284,6 +293,7 @@ def _attempts(
                 sandbox,
                 environ,
                 spark=spark,
+                progress=notify,
             )
             report.rounds += 1
             report.round_seconds += result.seconds
@@ -291,13 +301,15 @@ def _attempts(
             report.mutation_seconds += result.mutation_seconds
             for item in ready:
                 verdict = result.verdicts[item.spec.name]
+                item.outcome.seconds += verdict.seconds
                 item.problems = verdict.problems
                 item.regressions += [t for t in verdict.regressions if t not in item.regressions]
                 _record_verdict(audit, item, attempt, verdict, result.seconds)
                 if verdict.passed:
-                    item.outcome.mutation = str(verdict.mutation or "")
+                    item.outcome.mutation = verdict.mutation
                     _keep(project, manifest, item, attempt, dry_run=False)
-                    notify(item.spec.name, "filled")
+                    report.written += [rel for rel in item.files if item.outcome.status is TableStatus.FILLED]
+                    notify(item.spec.name, item.outcome.status.value)
             save_manifest(project.root, manifest)
         pending = _next_attempt(pending, builder, cache, attempt, settings.max_attempts, notify)
 
@@ -359,7 +371,6 @@ def _next_attempt(
         if any(p.kind.fatal for p in item.problems) or attempt == max_attempts:
             item.outcome.status = TableStatus.FAILED
             item.outcome.problems = item.problems
-            item.outcome.seconds = time.perf_counter() - item.started
             notify(item.spec.name, "failed")
             continue
         errors = [str(p) for p in item.problems]
@@ -436,6 +447,7 @@ def _ask_all(
             audit.record(**call, error=str(exc))
             return
         item.reply = completion.text
+        item.outcome.seconds += completion.latency
         item.outcome.prompt_tokens += completion.prompt_tokens
         item.outcome.completion_tokens += completion.completion_tokens
         audit.record(
@@ -518,7 +530,6 @@ def _ruff_all(project: Project, items: list[_Table]) -> None:
 def _keep(project: Project, manifest: Manifest, item: _Table, attempt: int, dry_run: bool) -> None:
     """Write the kept files, unless a person edited one of them while the fill ran."""
     outcome = item.outcome
-    outcome.seconds = time.perf_counter() - item.started
     diffs = []
     for rel, text in item.files.items():
         path = project.root / rel

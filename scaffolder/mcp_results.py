@@ -76,6 +76,12 @@ def added_result(result: AddReport) -> Added:
 # fill_layer -------------------------------------------------------------------------------------
 
 
+class Score(BaseModel):
+    killed: int
+    required: int
+    equivalent: int = Field(description="mutants no test input can tell from the module")
+
+
 class FilledTable(BaseModel):
     name: str
     layer: str
@@ -92,6 +98,7 @@ class FilledTable(BaseModel):
     note: str
     diff: str = Field(description="unified diff of what was (or, in a dry run, would be) written")
     mutation: str = Field(description="the kept tests' mutation score, e.g. '9/9 mutants killed (...)'")
+    mutation_score: Score | None = Field(default=None, description="the same score as numbers")
 
 
 class Filled(BaseModel):
@@ -120,7 +127,8 @@ def filled_table(outcome: TableOutcome) -> FilledTable:
         problems=outcome.errors,
         note=outcome.note,
         diff=outcome.diff,
-        mutation=outcome.mutation,
+        mutation=str(outcome.mutation or ""),
+        mutation_score=score(outcome.mutation),
     )
 
 
@@ -140,12 +148,6 @@ def filled_result(report: FillReport, dry_run: bool, audit_log: str | None) -> F
 
 
 # validate ---------------------------------------------------------------------------------------
-
-
-class Score(BaseModel):
-    killed: int
-    required: int
-    equivalent: int = Field(description="mutants no test input can tell from the module")
 
 
 class Mutant(BaseModel):

@@ -68,6 +68,7 @@ from scaffolder.mcp_results import (
     profiled_result,
     validated_result,
 )
+from scaffolder.progress import label
 from scaffolder.project import Project, load_project
 
 T = TypeVar("T")
@@ -123,9 +124,9 @@ def titled(title: str, hints: ToolAnnotations) -> dict[str, Any]:
 
 # The progress events at which an engine may stop: it is about to ask a model or start a round,
 # and has nothing half-written. (The engines have no cancellation hook of their own yet.)
-FILL_SAFE_POINTS = ("asking ", "testing in the sandbox")
+FILL_SAFE_POINTS = ("asking ", "in the round:")
 TESTS_SAFE_POINTS = ("asking ", "running ")
-VALIDATE_SAFE_POINTS = ("running ",)
+VALIDATE_SAFE_POINTS = ("in the round:",)
 GATE_POLL_SECONDS = 0.1
 
 log = logging.getLogger("scaffold.serve")
@@ -389,7 +390,7 @@ def build_server(project_dir: Path) -> ScaffoldServer:
             def progress(table: str, event: str) -> None:
                 if event.startswith(FILL_SAFE_POINTS):
                     reporter.stop_if_cancelled()
-                reporter(f"{table}: {event}")
+                reporter(label(table, event))
 
             with gate.held(reporter):
                 repo = project({"provider": provider, "model": model})
@@ -410,10 +411,10 @@ def build_server(project_dir: Path) -> ScaffoldServer:
         from scaffolder.validate import validate as validate_tables
 
         def work(reporter: Reporter) -> Validated:
-            def progress(event: str) -> None:
+            def progress(table: str, event: str) -> None:
                 if event.startswith(VALIDATE_SAFE_POINTS):
                     reporter.stop_if_cancelled()
-                reporter(event)
+                reporter(label(table, event))
 
             with gate.held(reporter):
                 report = validate_tables(project(), layer, tables or (), progress=progress)
@@ -442,10 +443,10 @@ def build_server(project_dir: Path) -> ScaffoldServer:
         from scaffolder.testagent import generate_tests as more_tests
 
         def work(reporter: Reporter) -> MoreTests:
-            def progress(event: str) -> None:
+            def progress(table: str, event: str) -> None:
                 if event.startswith(TESTS_SAFE_POINTS):
                     reporter.stop_if_cancelled()
-                reporter(event)
+                reporter(label(table, event))
 
             with gate.held(reporter):
                 repo = project({"provider": provider, "model": model})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from scaffolder.audit import AuditLog, ReplyCache
 from scaffolder.errors import ScaffoldError
 from scaffolder.fill import choose_sandbox
 from scaffolder.problems import Problem, ProblemKind
+from scaffolder.progress import Progress, quiet
 from scaffolder.project import Project
 from scaffolder.prompts import Prompt, PromptBuilder
 from scaffolder.providers import Completion, Provider, ProviderError, Request, resolve_provider
@@ -34,8 +35,6 @@ from scaffolder.stubs import ModuleState, module_state
 from scaffolder.test_merge import merge_tests, test_names
 from scaffolder.validation import Candidate, Coverage, MutationScore, RoundSettings, RoundSpark, Verdict, run_round
 from scaffolder.writer import atomic_write, digest, load_manifest, save_manifest
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -82,7 +81,7 @@ def generate_tests(
     progress: Progress | None = None,
 ) -> TestAgentReport:
     environ = os.environ if environ is None else environ
-    notify = progress or (lambda event: None)
+    notify = progress or quiet
     settings = project.settings
     spec = resolve_table(project, target)
     module_rel, test_rel = spec.module_path(project.package), spec.test_path()
@@ -176,7 +175,7 @@ def _rounds(
         )
         return result.verdicts[spec.name]
 
-    notify("measuring the existing tests")
+    notify(spec.name, "measuring the existing tests")
     before = judge({module_rel: module, test_rel: tests} if tests else {module_rel: module})
     blocking = [p for p in before.problems if p.kind is not ProblemKind.MUTANTS]
     if tests and blocking:
@@ -197,13 +196,13 @@ def _rounds(
             prompt = builder.more_tests(
                 spec, module, tests, list(survivors.values()), missing, new_rel, dict(report.rejected)
             )
-        notify(f"asking {provider.name} for tests (round {attempt})")
+        notify(spec.name, f"asking {provider.name} for tests (round {attempt})")
         reply, problems = _ask(provider, prompt, spec, project, cache, audit, redactor, attempt, new_rel)
         new = reply.get(new_rel, "")
         if not problems:
             problems, new = _static_problems(project, spec, new_rel, new)
         if not problems:
-            notify(f"running the new tests in the sandbox (round {attempt})")
+            notify(spec.name, f"running the new tests in the sandbox (round {attempt})")
             verdict = judge({module_rel: module, **({test_rel: tests} if tests else {}), new_rel: new})
             problems = [p for p in verdict.problems if p.kind in (ProblemKind.POLICY, ProblemKind.CONTRACT)]
             if not problems:
@@ -228,7 +227,7 @@ def _rounds(
         audit.record(table=spec.name, attempt=attempt, stage="more-tests", errors=[str(p) for p in problems])
         prompt = builder.repair(prompt, spec, "", attempt + 1, max_rounds, [str(p) for p in problems], [new_rel])
     if report.kept:
-        notify("checking the merged test file")
+        notify(spec.name, "checking the merged test file")
         after = judge({module_rel: module, test_rel: tests})
         if not after.tests or any(p.kind is not ProblemKind.MUTANTS for p in after.problems):
             raise ScaffoldError(

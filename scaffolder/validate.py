@@ -9,13 +9,14 @@ are.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lakeforge.tables import TablesFile, TableSpec
 from scaffolder import checks, safe_subset
 from scaffolder.fill import choose_sandbox, select_tables
 from scaffolder.problems import Problem, ProblemKind
+from scaffolder.progress import Progress, quiet
 from scaffolder.project import Project
 from scaffolder.stubs import ModuleState, module_state
 from scaffolder.validation import Candidate, RoundSettings, Verdict, run_round
@@ -38,10 +39,10 @@ def validate(
     layer: str = "all",
     names: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> ValidateReport:
     environ = os.environ if environ is None else environ
-    notify = progress or (lambda event: None)
+    notify = progress or quiet
     settings = project.settings
     # Code on disk may well be an agent's: the same sandbox rule as for a model's reply.
     sandbox, note = choose_sandbox(settings.sandbox, environ)
@@ -70,7 +71,8 @@ def validate(
             continue
         candidates.append(Candidate(spec, files, [], settings.mutants))
     if candidates:
-        notify(f"running the tests of {', '.join(c.spec.name for c in candidates)} in the sandbox")
+        for candidate in candidates:
+            notify(candidate.spec.name, "in the round: tests twice, probes, mutants")
         result = run_round(
             project.root,
             project.package,
@@ -78,11 +80,12 @@ def validate(
             RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds),
             sandbox,
             environ,
+            progress=notify,
         )
         report.verdicts.update(result.verdicts)
         report.jvm_starts, report.seconds = result.jvm_starts, result.seconds
     for name, verdict in report.verdicts.items():
-        notify(f"{name}: {'proven' if verdict.passed else 'not proven'}")
+        notify(name, "proven" if verdict.passed else "not proven")
     return report
 
 

@@ -57,6 +57,7 @@ from scaffolder.inside.protocol import (
 from scaffolder.judge import Coverage, MutantOutcome, MutationScore, Run, Verdict
 from scaffolder.mutation import SourceMutant, mutants_for
 from scaffolder.problems import Problem, ProblemKind
+from scaffolder.progress import Progress, quiet
 from scaffolder.sandbox import (
     INSIDE_DATA,
     INSIDE_HOME,
@@ -462,14 +463,14 @@ def run_round(
     sandbox: Sandbox,
     environ: Mapping[str, str] | None = None,
     spark: RoundSpark | None = None,
-    progress: Callable[[str, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> RoundResult:
     """Judge every candidate; `spark` is the command's running sandbox (one is started when None)."""
     started = time.perf_counter()
     own = spark is None
     engine = spark or RoundSpark(root, sandbox, environ)
     starts_before = engine.jvm_starts
-    notify = progress or (lambda table, event: None)
+    notify = progress or quiet
     result = RoundResult({}, 0, 0.0)
     try:
         engine.ensure_running()
@@ -519,7 +520,7 @@ def _execute(
     tables: dict[str, _Table],
     settings: RoundSettings,
     deadline: float,
-    notify: Callable[[str, str], None],
+    notify: Progress,
 ) -> None:
     """Run the queue, `jobs` at a time; a table whose real run failed has its queued runs dropped."""
     queue = list(queue)
@@ -581,7 +582,7 @@ def _survive(
     tables: dict[str, _Table],
     settings: RoundSettings,
     deadline: float,
-    notify: Callable[[str, str], None],
+    notify: Progress,
     files: dict[str, str],
     root: Path,
     round_id: str,
@@ -727,7 +728,7 @@ def _retry_mutants(
     settings: RoundSettings,
     deadline: float,
     round_id: str,
-    notify: Callable[[str, str], None],
+    notify: Progress,
 ) -> None:
     """Mutants first failed by a test that did not pass the real runs: again, with the tests that did."""
     queue: list[_Planned] = []
