@@ -84,6 +84,7 @@ class FillReport:
     rounds: int = 0
     jvm_starts: int = 0
     round_seconds: float = 0.0
+    each_round: list[tuple[float, float]] = field(default_factory=list)  # (seconds, of which set-up) per round
     test_seconds: float = 0.0
     mutation_seconds: float = 0.0
     audit_path: Path | None = None
@@ -297,6 +298,7 @@ def _attempts(
             )
             report.rounds += 1
             report.round_seconds += result.seconds
+            report.each_round.append((result.seconds, result.setup_seconds))
             report.test_seconds += result.test_seconds
             report.mutation_seconds += result.mutation_seconds
             for item in ready:

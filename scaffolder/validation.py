@@ -120,6 +120,7 @@ class RoundResult:
     mutation_seconds: float = 0.0  # the mutant runs' own time, added up
     test_seconds: float = 0.0  # the real runs' own time, added up
     runs: int = 0
+    setup_seconds: float = 0.0  # until the first run could start: the server's boot (if any), the files, the plan
 
 
 class RoundSpark:
@@ -488,6 +489,7 @@ def run_round(
             tables[candidate.spec.name] = table
             queue += planned
         random.SystemRandom().shuffle(queue)
+        result.setup_seconds = time.perf_counter() - started
         deadline = time.monotonic() + settings.round_timeout
         _execute(engine, queue, tables, settings, deadline, notify)
         round_id = _survive(engine, queue, tables, settings, deadline, notify, files, root, round_id)
