@@ -8,18 +8,17 @@ are.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lakeforge.tables import TablesFile, TableSpec
 from scaffolder import checks, safe_subset
-from scaffolder.fill import choose_sandbox, select_tables
 from scaffolder.problems import Problem, ProblemKind
-from scaffolder.progress import Progress, quiet
+from scaffolder.progress import Progress
 from scaffolder.project import Project
+from scaffolder.session import EngineSession, select_tables
 from scaffolder.stubs import ModuleState, module_state
-from scaffolder.validation import Candidate, RoundSettings, Verdict, run_round
+from scaffolder.validation import Candidate, Verdict
 
 
 @dataclass
@@ -41,14 +40,15 @@ def validate(
     environ: Mapping[str, str] | None = None,
     progress: Progress | None = None,
 ) -> ValidateReport:
-    environ = os.environ if environ is None else environ
-    notify = progress or quiet
-    settings = project.settings
     # Code on disk may well be an agent's: the same sandbox rule as for a model's reply.
-    sandbox, note = choose_sandbox(settings.sandbox, environ)
-    report = ValidateReport(note)
+    with EngineSession(project, environ, progress, asks_model=False) as session:
+        return _validate(session, layer, names)
+
+
+def _validate(session: EngineSession, layer: str, names: Sequence[str]) -> ValidateReport:
+    project, settings, notify, tables = session.project, session.settings, session.notify, session.tables
+    report = ValidateReport(session.sandbox_note)
     candidates = []
-    tables = project.tables()
     for spec in select_tables(tables, layer, names):
         module_rel = spec.module_path(project.package)
         state = module_state(project.root / module_rel)
@@ -73,17 +73,9 @@ def validate(
     if candidates:
         for candidate in candidates:
             notify(candidate.spec.name, "in the round: tests twice, probes, mutants")
-        result = run_round(
-            project.root,
-            project.package,
-            candidates,
-            RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds),
-            sandbox,
-            environ,
-            progress=notify,
-        )
+        result = session.judge(candidates)
         report.verdicts.update(result.verdicts)
-        report.jvm_starts, report.seconds = result.jvm_starts, result.seconds
+        report.jvm_starts, report.seconds = session.jvm_starts, result.seconds
     for name, verdict in report.verdicts.items():
         notify(name, "proven" if verdict.passed else "not proven")
     return report
