@@ -325,7 +325,10 @@ def _ask_all(session: EngineSession, items: list[_Table], attempt: int) -> None:
         session.notify(item.spec.name, f"asking {name} (attempt {attempt})")
         allowed = {item.spec.module_path(package), item.spec.test_path()}
         answer = item.answer = session.ask(item.spec, item.prompt, allowed, attempt)
-        item.reply, item.files = answer.reply, answer.files
+        item.reply, item.files = answer.reply, dict(answer.files)
+        asked_for = item.spec.test_path()
+        if item.test_target != asked_for and asked_for in item.files:  # a person's test file is there
+            item.files[item.test_target] = item.files.pop(asked_for)
         item.outcome.seconds += answer.seconds
         item.outcome.prompt_tokens += answer.prompt_tokens
         item.outcome.completion_tokens += answer.completion_tokens
@@ -338,12 +341,11 @@ def _ask_all(session: EngineSession, items: list[_Table], attempt: int) -> None:
 def _static_checks(project: Project, tables: TablesFile, item: _Table) -> list[Problem]:
     spec = item.spec
     module_rel = spec.module_path(project.package)
-    test_rel = spec.test_path()
     problems: list[Problem] = []
     if module_rel not in item.files:
         problems.append(Problem(ProblemKind.REPLY, f"no file {module_rel}"))
-    if test_rel not in item.files:
-        problems.append(Problem(ProblemKind.REPLY, f"no tests ({test_rel} is missing)"))
+    if item.test_target not in item.files:
+        problems.append(Problem(ProblemKind.REPLY, f"no tests ({spec.test_path()} is missing)"))
     for rel, text in item.files.items():
         tree, syntax = checks.parse(rel, text)
         problems += syntax
@@ -383,10 +385,7 @@ def _ruff_all(project: Project, items: list[_Table]) -> None:
         if problems:
             item.fail(*problems)
             continue
-        test_rel = item.spec.test_path()
         item.files = {rel: fixed[rel] for rel in item.files}
-        if item.test_target != test_rel:
-            item.files[item.test_target] = item.files.pop(test_rel)
 
 
 def _keep(project: Project, manifest: Manifest, item: _Table, attempt: int, dry_run: bool) -> None:
