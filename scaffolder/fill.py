@@ -157,6 +157,8 @@ def fill(
         finally:
             session.close()
             report.jvm_starts = session.jvm_starts
+            if session.isolation_note:
+                report.sandbox = f"{report.sandbox}; {session.isolation_note}"
     _sanitize(report, session.redactor)
     tokens_in, tokens_out = report.tokens
     if tokens_in or tokens_out:

@@ -31,7 +31,7 @@ from scaffolder.prompts import Prompt, PromptBuilder
 from scaffolder.providers import Completion, Provider, ProviderError, Request, resolve_provider
 from scaffolder.redact import Redactor
 from scaffolder.replies import ReplyError, parse_reply
-from scaffolder.sandbox import Sandbox, SandboxUnavailable, resolve_sandbox
+from scaffolder.sandbox import Sandbox, SandboxMode, SandboxUnavailable, resolve_sandbox
 from scaffolder.validation import Candidate, RoundResult, RoundSettings, RoundSpark, run_round
 
 
@@ -101,6 +101,7 @@ class EngineSession:
         self.dry_run = dry_run
         self.round_settings = RoundSettings(self.settings.test_timeout_seconds, self.settings.timeout_seconds)
         self.spark: RoundSpark | None = None
+        self.closed = False
 
     # --- the parts, built when first needed ------------------------------------------------------
 
@@ -162,11 +163,22 @@ class EngineSession:
             self.spark.start()
 
     @property
+    def isolation_note(self) -> str:
+        """Said when the sandbox could not give each run its own namespaces (the kernel refused)."""
+        ready = self.spark.ready_message if self.spark is not None else None
+        asked = self.sandbox.mode is SandboxMode.BWRAP
+        if ready is None or ready.private_workers or not asked:
+            return ""
+        return "runs were not isolated from each other (user namespaces refused inside bubblewrap: one /tmp, one PID space)"
+
+    @property
     def jvm_starts(self) -> int:
         return self.spark.jvm_starts if self.spark is not None else 0
 
     def close(self) -> None:
-        if self.spark is not None:
+        """Stop the sandbox and its Spark server (once; what they reported stays readable)."""
+        if self.spark is not None and not self.closed:
+            self.closed = True
             self.spark.close()
 
     def __enter__(self) -> EngineSession:

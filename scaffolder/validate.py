@@ -76,6 +76,8 @@ def _validate(session: EngineSession, layer: str, names: Sequence[str]) -> Valid
         result = session.judge(candidates)
         report.verdicts.update(result.verdicts)
         report.jvm_starts, report.seconds = session.jvm_starts, result.seconds
+        if session.isolation_note:
+            report.sandbox = f"{report.sandbox}; {session.isolation_note}"
     for name, verdict in report.verdicts.items():
         notify(name, "proven" if verdict.passed else "not proven")
     return report
