@@ -77,6 +77,11 @@ def main() -> None:
     )
     print(f"ratio fill10/fill1 = {ten / one:.2f}  (target <= 1.5)")
     print(f"marginal table: {(ten - one) / 9:.2f}s per table beyond the first")
+    extra_runs = report10.runs - report1.runs
+    print(
+        f"one extra run (a fresh worker, its tests, its report): {(ten - one) / extra_runs:.3f}s of wall time "
+        f"({report10.runs} runs for 10 tables, {report1.runs} for 1)"
+    )
     for label, report in (("1 table", report1), ("10 tables", report10), ("1 table repaired", repaired)):
         print(f"{label}: JVM starts per fill = {report.jvm_starts}, rounds = {report.rounds}  (target 1 start)")
     (_, first_setup), *later = repaired.each_round

@@ -76,6 +76,7 @@ class FillReport:
     outcomes: list[TableOutcome]
     sandbox: str = ""
     rounds: int = 0
+    runs: int = 0  # worker runs in the rounds: real, probe and mutant runs
     jvm_starts: int = 0
     round_seconds: float = 0.0
     each_round: list[tuple[float, float]] = field(default_factory=list)  # (seconds, of which set-up) per round
@@ -205,6 +206,7 @@ def _attempts(session: EngineSession, manifest: Manifest, report: FillReport, pe
                 notify(item.spec.name, "in the round: tests twice, probes, mutants")
             result = session.judge([Candidate(i.spec, i.files, i.existing_tests, settings.mutants) for i in ready])
             report.rounds += 1
+            report.runs += result.runs
             report.round_seconds += result.seconds
             report.each_round.append((result.seconds, result.setup_seconds))
             report.test_seconds += result.test_seconds
