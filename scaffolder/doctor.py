@@ -59,6 +59,7 @@ from lakeforge.errors import ConfigError, EnvironmentIsolationError, LakeforgeEr
 from lakeforge.identifiers import LAYERS
 from lakeforge.tables import TablesFile, load_tables
 from scaffolder.checks import compare_schema
+from scaffolder.errors import first_line
 from scaffolder.project import Project
 from scaffolder.schema_ast import find_schema
 from scaffolder.stubs import is_stub
@@ -186,7 +187,7 @@ def check_tables(project: Project, report: DoctorReport) -> None:
         tables = load_tables(project.tables_path)
     except (LakeforgeError, yaml.YAMLError) as exc:
         report.findings.append(
-            Finding(kind=FindingKind.TABLES, path="tables.yml", message=_first_line(exc), fix="fix the entry it names")
+            Finding(kind=FindingKind.TABLES, path="tables.yml", message=first_line(exc), fix="fix the entry it names")
         )
         tables = None
     modules = _modules(project)
@@ -378,7 +379,7 @@ def _answers(root: Path, report: DoctorReport) -> dict[str, Any] | None:
                 Finding(
                     kind=FindingKind.CONFIG,
                     path=ANSWERS_FILE,
-                    message=f"is not valid YAML ({_first_line(exc)})",
+                    message=f"is not valid YAML ({first_line(exc)})",
                     fix="restore it from git (copier writes it; never edit it by hand)",
                 )
             )
@@ -445,7 +446,7 @@ def check_drift(root: Path, answers: dict[str, Any], report: DoctorReport) -> No
         try:
             render_template(src, commit, answers, rendered)
         except Exception as exc:  # copier's and git's errors: unreachable, unknown commit, bad answers
-            report.notes.append(f"template drift not checked: rendering {src} at {commit} failed ({_first_line(exc)})")
+            report.notes.append(f"template drift not checked: rendering {src} at {commit} failed ({first_line(exc)})")
             return
         report.template = f"{src} at {commit}"
         deleted: list[str] = []
@@ -633,13 +634,13 @@ def check_update(root: Path, answers: dict[str, Any], report: DoctorReport) -> N
     except _NoCheckUpdate:
         result = None
     except Exception as exc:
-        report.notes.append(f"template updates not checked: {_first_line(exc)}")
+        report.notes.append(f"template updates not checked: {first_line(exc)}")
         return
     if result is None:
         try:
             result = newer_tag(src, commit)
         except Exception as exc:
-            report.notes.append(f"template updates not checked: {_first_line(exc)}")
+            report.notes.append(f"template updates not checked: {first_line(exc)}")
             return
     available, current, latest = result
     if available:
@@ -703,7 +704,7 @@ def newer_tag(src: str, commit: str) -> tuple[bool, str, str]:
         raise RuntimeError(f"git ls-remote {src} failed ({exc})") from None
     if done.returncode != 0:
         raise RuntimeError(
-            f"git ls-remote {src} failed: {_first_line(RuntimeError(done.stderr.strip() or done.returncode))}"
+            f"git ls-remote {src} failed: {first_line(RuntimeError(done.stderr.strip() or done.returncode))}"
         )
     versions: dict[Version, str] = {}
     for line in done.stdout.splitlines():
@@ -751,12 +752,12 @@ def check_config(root: Path, report: DoctorReport) -> None:
                 Finding(
                     kind=FindingKind.ISOLATION,
                     path=rel,
-                    message=_first_line(exc).removeprefix(f"{rel}: "),
+                    message=first_line(exc).removeprefix(f"{rel}: "),
                     fix=f"give {env} its own catalog (catalog.name: {env}_...) in {rel}",
                 )
             )
         except (ConfigError, LakeforgeError) as exc:
-            message = _first_line(exc)
+            message = first_line(exc)
             if message in seen:
                 continue
             seen.add(message)
@@ -780,11 +781,11 @@ def check_bundle_yaml(root: Path, report: DoctorReport) -> None:
             try:
                 yaml.safe_load(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError) as exc:
-                message = f"cannot be read: {_first_line(exc)}"
+                message = f"cannot be read: {first_line(exc)}"
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 where = f"line {mark.line + 1}: " if mark is not None else ""
-                message = f"is not valid YAML ({where}{getattr(exc, 'problem', None) or _first_line(exc)})"
+                message = f"is not valid YAML ({where}{getattr(exc, 'problem', None) or first_line(exc)})"
             else:
                 continue
             report.findings.append(
@@ -795,8 +796,3 @@ def check_bundle_yaml(root: Path, report: DoctorReport) -> None:
                     fix=f"fix the YAML (`databricks bundle validate` shows the bundle's view), or restore {rel} from git",
                 )
             )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-    return text if len(text) <= 400 else text[:397] + "..."

@@ -25,7 +25,7 @@ import yaml
 
 from lakeforge.errors import ConfigError
 from lakeforge.tables import TABLES_FILE, TablesFile, parse_tables
-from scaffolder.errors import ScaffoldError
+from scaffolder.errors import ScaffoldError, first_line
 
 _BREAKS = ("\r\n", "\r", "\n", "\x85", "\u2028", "\u2029")  # PyYAML's line breaks: its marks count these
 _YAML_LINES = re.compile(r"[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029]|$)")
@@ -113,10 +113,6 @@ def append_entry(text: str, entry: Mapping[str, Any]) -> str:
     return text.rstrip("\r\n") + f"{eol}tables:{eol}" + block
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-
-
 def _true_end(node: yaml.Node) -> yaml.Mark:
     """Where a node's own text ends (a block collection's end mark is the next token's start)."""
     if isinstance(node, yaml.ScalarNode) or getattr(node, "flow_style", False) or not node.value:
@@ -130,7 +126,7 @@ def entry_node(text: str, table: str) -> yaml.MappingNode:
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
-        raise ScaffoldError(f"{TABLES_FILE} is not valid YAML ({_first_line(exc)}); fix it first") from None
+        raise ScaffoldError(f"{TABLES_FILE} is not valid YAML ({first_line(exc)}); fix it first") from None
     if isinstance(root, yaml.MappingNode):
         for key, value in root.value:
             if key.value == "tables" and isinstance(value, yaml.SequenceNode):
@@ -190,7 +186,7 @@ def validated(text: str, nothing_written: str = "nothing was written") -> Tables
     try:
         return parse_tables(yaml.safe_load(text), TABLES_FILE)
     except yaml.YAMLError as exc:
-        raise ScaffoldError(f"{TABLES_FILE} is not valid YAML ({_first_line(exc)}); fix it first") from None
+        raise ScaffoldError(f"{TABLES_FILE} is not valid YAML ({first_line(exc)}); fix it first") from None
     except ConfigError as exc:
         raise ScaffoldError(f"{exc} ({nothing_written})") from None
 
