@@ -6,9 +6,11 @@ Engines never print; this module owns the terminal (rich), so the MCP server can
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, NoReturn, Optional, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -57,9 +59,27 @@ def main(
     """Lakeforge scaffolder."""
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def cli_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """A command's one-line errors (ScaffoldError, LakeforgeError) as `error: ...` and exit 2, no traceback;
+    the CLI's twin of mcp_server.tool_errors. functools.wraps keeps the signature and help typer reads."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (ScaffoldError, LakeforgeError) as exc:
+            _fail(str(exc))
+
+    return run
 
 
 def _summary(report: FillReport) -> Table:
@@ -102,6 +122,7 @@ def _print_report(report: FillReport, show_diff: bool) -> None:
 
 
 @app.command("fill")
+@cli_errors
 def fill_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver, gold or all")],
     table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,  # noqa: UP045
@@ -131,31 +152,27 @@ def fill_command(
     """Write the transformations and tests of a layer with an LLM; keep only code proven on local Spark."""
     from scaffolder.fill import fill
 
-    try:
-        project = load_project(
-            project_dir,
-            {
-                "provider": provider,
-                "model": model,
-                "max_attempts": max_attempts,
-                "jobs": jobs,
-                "sandbox": "off" if no_sandbox else None,
-            },
-        )
-        from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+    project = load_project(
+        project_dir,
+        {
+            "provider": provider,
+            "model": model,
+            "max_attempts": max_attempts,
+            "jobs": jobs,
+            "sandbox": "off" if no_sandbox else None,
+        },
+    )
+    from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
-            tasks: dict[str, TaskID] = {}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        tasks: dict[str, TaskID] = {}
 
-            def progress(name: str, event: str) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(f"{name}: {event}", total=None)
-                bar.update(tasks[name], description=f"{name}: {event}")
+        def progress(name: str, event: str) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"{name}: {event}", total=None)
+            bar.update(tasks[name], description=f"{name}: {event}")
 
-            report = fill(project, layer, table or (), dry_run=dry_run, force=force, progress=progress)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+        report = fill(project, layer, table or (), dry_run=dry_run, force=force, progress=progress)
     console.print(escape(report.announcement), style="yellow" if report.provider == "offline" else None)
     _print_report(report, show_diff=dry_run)
     if report.failed:
@@ -163,6 +180,7 @@ def fill_command(
 
 
 @app.command("add")
+@cli_errors
 def add_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver or gold")],
     name: Annotated[str, typer.Argument(help="Table name (lowercase, digits, underscores).")],
@@ -205,16 +223,12 @@ def add_command(
     from scaffolder.add import Contract, add_table
 
     contract = Contract(key or (), not_null or (), check or (), on_violation)
-    try:
-        project = load_project(project_dir)
-        if column or layer != "bronze":
-            result = add_table(project, layer, name, description, column or (), source, format, input or (), contract)
-        else:
-            with console.status(f"profiling the files landed for {name} on local Spark..."):
-                result = add_table(project, layer, name, description, (), source, format, input or (), contract)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(project_dir)
+    if column or layer != "bronze":
+        result = add_table(project, layer, name, description, column or (), source, format, input or (), contract)
+    else:
+        with console.status(f"profiling the files landed for {name} on local Spark..."):
+            result = add_table(project, layer, name, description, (), source, format, input or (), contract)
     console.print(f"added {result.spec.layer} table {result.spec.name} to tables.yml")
     if result.profile is not None:
         console.print(
@@ -228,6 +242,7 @@ def add_command(
 
 
 @app.command("validate")
+@cli_errors
 def validate_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver, gold or all")] = "all",
     table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,  # noqa: UP045
@@ -239,13 +254,9 @@ def validate_command(
     """Give hand-written tables the verdict fill would: tests twice, the output contract, the mutants."""
     from scaffolder.validate import validate
 
-    try:
-        project = load_project(project_dir, {"sandbox": "off" if no_sandbox else None})
-        with console.status("running the tables' tests in the sandbox..."):
-            report = validate(project, layer, table or ())
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(project_dir, {"sandbox": "off" if no_sandbox else None})
+    with console.status("running the tables' tests in the sandbox..."):
+        report = validate(project, layer, table or ())
     for name, verdict in report.verdicts.items():
         mark = "[green]proven[/green]" if verdict.passed else "[red]not proven[/red]"
         score = f" — {verdict.mutation}" if verdict.mutation else ""
@@ -258,6 +269,7 @@ def validate_command(
 
 
 @app.command("test")
+@cli_errors
 def test_command(
     target: Annotated[str, typer.Argument(help="A table of tables.yml, or the path of its module.")],
     target_coverage: Annotated[
@@ -274,17 +286,13 @@ def test_command(
     """Ask the model for more tests of a finished table; keep those that kill a surviving mutant or cover more."""
     from scaffolder.testagent import generate_tests
 
-    try:
-        project = load_project(
-            project_dir, {"provider": provider, "model": model, "sandbox": "off" if no_sandbox else None}
+    project = load_project(
+        project_dir, {"provider": provider, "model": model, "sandbox": "off" if no_sandbox else None}
+    )
+    with console.status("") as status:
+        report = generate_tests(
+            project, target, target_coverage, max_rounds, progress=lambda event: status.update(escape(event))
         )
-        with console.status("") as status:
-            report = generate_tests(
-                project, target, target_coverage, max_rounds, progress=lambda event: status.update(escape(event))
-            )
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
     console.print(escape(f"scaffold test — {report.table} ({report.provider}, {report.model})"), highlight=False)
     before = str(report.mutation_before or "no mutants")
     after = str(report.mutation_after or "no mutants")
@@ -305,6 +313,7 @@ def test_command(
 
 
 @app.command("sandbox")
+@cli_errors
 def sandbox_command(
     project_dir: Annotated[
         Path, typer.Option("--project", help="The pipeline repo (for the sandbox setting in its pyproject.toml).")
@@ -312,16 +321,12 @@ def sandbox_command(
 ) -> None:
     """Say which sandbox `scaffold fill` will use, and prove it: a write outside, a connection out, a canary read."""
     from scaffolder.probe import probe
-    from scaffolder.sandbox import SandboxUnavailable, resolve_sandbox
+    from scaffolder.sandbox import resolve_sandbox
 
     setting = os.environ.get("SCAFFOLD_SANDBOX") or "auto"  # outside a repo: the machine's default
     with contextlib.suppress(ScaffoldError):
         setting = load_project(project_dir).settings.sandbox
-    try:
-        sandbox = resolve_sandbox(setting)
-    except SandboxUnavailable as exc:
-        _fail(str(exc))
-        return
+    sandbox = resolve_sandbox(setting)
     console.print(f"sandbox: {escape(sandbox.describe())}", highlight=False)
     result = probe(sandbox)
     for check in result.checks:
@@ -332,6 +337,7 @@ def sandbox_command(
 
 
 @app.command("profile")
+@cli_errors
 def profile_command(
     target: Annotated[
         str,
@@ -349,13 +355,9 @@ def profile_command(
     """Infer a table's schema and statistics from a sample or a Unity Catalog table; show or apply the diff."""
     from scaffolder.profile import profile_table
 
-    try:
-        project = load_project(project_dir)
-        with console.status(f"profiling {target}..."):
-            result = profile_table(project, target, table, apply=yes)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(project_dir)
+    with console.status(f"profiling {target}..."):
+        result = profile_table(project, target, table, apply=yes)
     profile = result.profile
     counts = [] if profile.rows is None else [f"{profile.rows} rows", f"{profile.bad_rows} malformed"]
     if result.spark_jobs is not None:
@@ -409,6 +411,7 @@ def profile_command(
 
 
 @app.command("doctor")
+@cli_errors
 def doctor_command(
     diff: Annotated[
         bool,
@@ -429,13 +432,9 @@ def doctor_command(
     """
     from scaffolder.doctor import run_doctor
 
-    try:
-        project = load_project(project_dir)
-        with console.status("checking tables, modules, merge leftovers, your edits to the template and config..."):
-            report = run_doctor(project)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(project_dir)
+    with console.status("checking tables, modules, merge leftovers, your edits to the template and config..."):
+        report = run_doctor(project)
     for finding in report.findings:
         color = "red" if finding in report.problems else "yellow"
         console.print(
@@ -474,6 +473,7 @@ def doctor_command(
 
 
 @app.command("monitors")
+@cli_errors
 def monitors_command(
     check: Annotated[
         bool,
@@ -490,12 +490,8 @@ def monitors_command(
     """Write Monte Carlo monitors-as-code (monitors/<env>/) from @monte_carlo_rule and tables.yml's monitors."""
     from scaffolder.monitors import export_monitors
 
-    try:
-        project = load_project(project_dir)
-        report = export_monitors(project, env or (), check=check)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(project_dir)
+    report = export_monitors(project, env or (), check=check)
     for note in report.notes:
         console.print(f"note: {escape(note)}", style="dim", highlight=False, soft_wrap=True)
     if check:
@@ -529,6 +525,7 @@ def monitors_command(
 
 
 @app.command("demo")
+@cli_errors
 def demo_command(
     destination: Annotated[Path, typer.Argument(help="A new folder for the demo repo.")] = Path("lakeforge-demo"),
 ) -> None:
@@ -537,19 +534,15 @@ def demo_command(
 
     from scaffolder.demo import free_destination, is_free, run_demo
 
-    try:
-        if not is_free(destination):
-            offered = free_destination(destination)
-            if sys.stdin.isatty() and sys.stdout.isatty():
-                destination = Path(typer.prompt(f"{destination} is not empty: put the demo in", default=str(offered)))
-            else:
-                console.print(f"{escape(str(destination))} is not empty: the demo goes to {escape(str(offered))}")
-                destination = offered
-        with console.status("copying the template, filling tables, running tests..."):
-            result = run_demo(destination)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    if not is_free(destination):
+        offered = free_destination(destination)
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            destination = Path(typer.prompt(f"{destination} is not empty: put the demo in", default=str(offered)))
+        else:
+            console.print(f"{escape(str(destination))} is not empty: the demo goes to {escape(str(offered))}")
+            destination = offered
+    with console.status("copying the template, filling tables, running tests..."):
+        result = run_demo(destination)
     console.print(result.report.announcement, style="yellow")
     _print_report(result.report, show_diff=False)
     summary = [line for line in result.tests_output.splitlines() if " passed" in line or " failed" in line]
@@ -562,6 +555,7 @@ def demo_command(
 
 
 @app.command("serve")
+@cli_errors
 def serve_command(
     project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
 ) -> None:
@@ -570,17 +564,14 @@ def serve_command(
     Tools: list_tables, add, fill_layer, validate, generate_tests, profile, doctor.
     Resources: tables.yml, AGENTS.md. Logs go to stderr, one line each.
     """
-    try:
-        load_project(project_dir)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    load_project(project_dir)
     from scaffolder.mcp_server import serve
 
     serve(project_dir)
 
 
 @app.command("bench")
+@cli_errors
 def bench_command(
     tasks: Annotated[
         Optional[list[str]],  # noqa: UP045
@@ -633,7 +624,6 @@ def bench_command(
 
     if jsonl and json_path is None:
         _fail("--jsonl needs --json PATH (- for stdout): it sets the format of that file")
-        return
     settings_from = None
     with contextlib.suppress(ScaffoldError):
         settings_from = load_project(project_dir).root
@@ -656,16 +646,12 @@ def bench_command(
     )
     to_stdout = json_path is not None and str(json_path) == "-"
     screen = errors if to_stdout else console
-    try:
-        with screen.status("copying a bench repo...") as status:
+    with screen.status("copying a bench repo...") as status:
 
-            def progress(task: str, event: str) -> None:
-                status.update(escape(f"{task}: {event}" if task else event))
+        def progress(task: str, event: str) -> None:
+            status.update(escape(f"{task}: {event}" if task else event))
 
-            report = run_bench(options, progress=progress)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+        report = run_bench(options, progress=progress)
 
     if report.announcement:
         screen.print(escape(report.announcement), style="yellow" if report.provider == "offline" else "dim")
@@ -740,7 +726,6 @@ def bench_command(
                     handle.write(text)
             except OSError as exc:
                 _fail(f"--json {json_path}: cannot write it ({exc.strerror}); give a writable path")
-                return
             screen.print(f"report: {escape(str(json_path))}", style="dim", highlight=False)
     if report.kept_but_wrong:
         raise typer.Exit(1)
