@@ -24,6 +24,7 @@ from scaffolder import checks, safe_subset
 from scaffolder.audit import AuditLog, ReplyCache
 from scaffolder.errors import ScaffoldError
 from scaffolder.fill import choose_sandbox
+from scaffolder.merging import merge_tests, named_tests
 from scaffolder.problems import Problem, ProblemKind
 from scaffolder.project import Project
 from scaffolder.prompts import Prompt, PromptBuilder
@@ -31,7 +32,6 @@ from scaffolder.providers import Completion, Provider, ProviderError, Request, r
 from scaffolder.redact import Redactor
 from scaffolder.replies import ReplyError, parse_reply
 from scaffolder.stubs import ModuleState, module_state
-from scaffolder.test_merge import merge_tests, test_names
 from scaffolder.validation import Candidate, Coverage, MutationScore, RoundSettings, RoundSpark, Verdict, run_round
 from scaffolder.writer import atomic_write, digest, load_manifest, save_manifest
 
@@ -331,7 +331,7 @@ def _static_problems(project: Project, spec: TableSpec, rel: str, text: str) -> 
         return problems, text
     context = safe_subset.context_for(spec, project.tables(), project.package, True, project.settings.allowed_imports)
     problems = checks.check_policy(rel, tree, context) + checks.check_tests(rel, tree)
-    if not test_names(tree):
+    if not named_tests(tree):
         problems.append(Problem(ProblemKind.TESTS, f"{rel} has no tests"))
     fixed, lint = checks.ruff_fix_and_format({rel: text}, project.root)
     return problems + lint, fixed[rel]
