@@ -105,7 +105,7 @@ def generate_tests(
     test_path = project.root / test_rel
     tests = test_path.read_text(encoding="utf-8") if test_path.is_file() else ""
     baseline_digest = digest(tests)
-    new_rel = test_rel.replace(".py", "_more.py")
+    new_rel = spec.more_test_path()
     round_settings = RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds)
     spark = RoundSpark(project.root, sandbox, environ)  # one sandboxed Spark for every round of the command
     spark.start()
