@@ -10,7 +10,7 @@ import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, Optional, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -31,6 +31,20 @@ def load_project(start: Path, overrides: dict[str, object] | None = None) -> Pro
     from scaffolder.project import load_project as load
 
     return load(start, overrides)
+
+
+# Options several commands share (typer copies each before it fills in the default).
+Tables = Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")]  # noqa: UP045
+Provider = Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")]  # noqa: UP045
+Model = Annotated[Optional[str], typer.Option(help="Model or deployment name.")]  # noqa: UP045
+MaxAttempts = Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")]  # noqa: UP045
+Jobs = Annotated[Optional[int], typer.Option(help="Model calls in parallel.")]  # noqa: UP045
+ProjectDir = Annotated[Path, typer.Option("--project", help="The pipeline repo.")]
+
+
+def flag(*names: str, help: str) -> Any:
+    """A boolean option shown as a flag: `--dry-run`, not `--dry-run <bool>` (typer's placeholder)."""
+    return typer.Option(*names, metavar="", help=help)
 
 
 app = typer.Typer(
@@ -125,29 +139,21 @@ def _print_report(report: FillReport, show_diff: bool) -> None:
 @cli_errors
 def fill_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver, gold or all")],
-    table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,  # noqa: UP045
-    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
-    max_attempts: Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")] = None,  # noqa: UP045
-    jobs: Annotated[Optional[int], typer.Option(help="Model calls in parallel.")] = None,  # noqa: UP045
+    table: Tables = None,
+    provider: Provider = None,
+    model: Model = None,
+    max_attempts: MaxAttempts = None,
+    jobs: Jobs = None,
     dry_run: Annotated[
         bool,
-        typer.Option(
-            "--dry-run", metavar="", help="Check the replies statically and show the diff; run and write nothing."
-        ),
+        flag("--dry-run", help="Check the replies statically and show the diff; run and write nothing."),
     ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", metavar="", help="Rewrite filled or person-edited modules.")
-    ] = False,
+    force: Annotated[bool, flag("--force", help="Rewrite filled or person-edited modules.")] = False,
     no_sandbox: Annotated[
         bool,
-        typer.Option(
-            "--no-sandbox",
-            metavar="",
-            help="Run model-written code WITHOUT the OS sandbox (opt-out; see `scaffold sandbox`).",
-        ),
+        flag("--no-sandbox", help="Run model-written code WITHOUT the OS sandbox (opt-out; see `scaffold sandbox`)."),
     ] = False,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Write the transformations and tests of a layer with an LLM; keep only code proven on local Spark."""
     from scaffolder.fill import fill
@@ -217,7 +223,7 @@ def add_command(
             help="What production does with a row that breaks NOT NULL or a check: fail (default), drop, warn.",
         ),
     ] = None,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Add a table to tables.yml and create its stub module and test stub."""
     from scaffolder.add import Contract, add_table
@@ -245,11 +251,9 @@ def add_command(
 @cli_errors
 def validate_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver, gold or all")] = "all",
-    table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,  # noqa: UP045
-    no_sandbox: Annotated[
-        bool, typer.Option("--no-sandbox", metavar="", help="Run the code WITHOUT the OS sandbox (opt-out).")
-    ] = False,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    table: Tables = None,
+    no_sandbox: Annotated[bool, flag("--no-sandbox", help="Run the code WITHOUT the OS sandbox (opt-out).")] = False,
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Give hand-written tables the verdict fill would: tests twice, the output contract, the mutants."""
     from scaffolder.validate import validate
@@ -276,12 +280,12 @@ def test_command(
         float, typer.Option(help="Stop when line+branch coverage of the module reaches this (percent).")
     ] = 90.0,
     max_rounds: Annotated[int, typer.Option(help="Rounds of asking the model for more tests.")] = 5,
-    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
+    provider: Provider = None,
+    model: Model = None,
     no_sandbox: Annotated[
-        bool, typer.Option("--no-sandbox", metavar="", help="Run model-written tests WITHOUT the OS sandbox (opt-out).")
+        bool, flag("--no-sandbox", help="Run model-written tests WITHOUT the OS sandbox (opt-out).")
     ] = False,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Ask the model for more tests of a finished table; keep those that kill a surviving mutant or cover more."""
     from scaffolder.testagent import generate_tests
@@ -347,10 +351,8 @@ def profile_command(
         Optional[str],  # noqa: UP045
         typer.Option("--table", "-t", help="The tables.yml entry to write (default: from the path or name)."),
     ] = None,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", metavar="", help="Write the schema into tables.yml (else: show the diff).")
-    ] = False,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    yes: Annotated[bool, flag("--yes", "-y", help="Write the schema into tables.yml (else: show the diff).")] = False,
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Infer a table's schema and statistics from a sample or a Unity Catalog table; show or apply the diff."""
     from scaffolder.profile import profile_table
@@ -415,13 +417,12 @@ def profile_command(
 def doctor_command(
     diff: Annotated[
         bool,
-        typer.Option(
+        flag(
             "--diff",
-            metavar="",
             help="Also print your edits to template files as a patch against the template (to propose upstream).",
         ),
     ] = False,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Say what is wrong with the repo and how to fix each thing; exit 0 only when nothing is (for CI).
 
@@ -477,15 +478,13 @@ def doctor_command(
 def monitors_command(
     check: Annotated[
         bool,
-        typer.Option(
-            "--check", metavar="", help="Write nothing; exit 1 naming the stale file when a file is out of date."
-        ),
+        flag("--check", help="Write nothing; exit 1 naming the stale file when a file is out of date."),
     ] = False,
     env: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Option("--env", "-e", help="Only these deployed environments (repeatable; default: all but local)."),
     ] = None,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Write Monte Carlo monitors-as-code (monitors/<env>/) from @monte_carlo_rule and tables.yml's monitors."""
     from scaffolder.monitors import export_monitors
@@ -557,7 +556,7 @@ def demo_command(
 @app.command("serve")
 @cli_errors
 def serve_command(
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Serve the scaffold engines to IDE agents as MCP tools over stdio (see the repo's .mcp.json).
 
@@ -578,12 +577,12 @@ def bench_command(
         typer.Option("--tasks", "-t", help="Only these tasks (repeatable or comma-separated; default: all)."),
     ] = None,
     repeat: Annotated[int, typer.Option(min=1, max=50, help="Runs of the whole set, for variance.")] = 1,
-    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
-    max_attempts: Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")] = None,  # noqa: UP045
-    jobs: Annotated[Optional[int], typer.Option(help="Model calls in parallel.")] = None,  # noqa: UP045
+    provider: Provider = None,
+    model: Model = None,
+    max_attempts: MaxAttempts = None,
+    jobs: Jobs = None,
     no_sandbox: Annotated[
-        bool, typer.Option("--no-sandbox", metavar="", help="Run model-written code WITHOUT the OS sandbox (opt-out).")
+        bool, flag("--no-sandbox", help="Run model-written code WITHOUT the OS sandbox (opt-out).")
     ] = False,
     json_path: Annotated[
         Optional[Path],  # noqa: UP045
@@ -591,15 +590,11 @@ def bench_command(
     ] = None,
     jsonl: Annotated[
         bool,
-        typer.Option(
-            "--jsonl", metavar="", help="With --json: append JSON lines (one per task and run, then a summary)."
-        ),
+        flag("--jsonl", help="With --json: append JSON lines (one per task and run, then a summary)."),
     ] = False,
     solutions: Annotated[
         bool,
-        typer.Option(
-            "--solutions", metavar="", help="Calibrate the task set: judge the hidden solutions, ask no model."
-        ),
+        flag("--solutions", help="Calibrate the task set: judge the hidden solutions, ask no model."),
     ] = False,
     tasks_dir: Annotated[
         Optional[Path],  # noqa: UP045
@@ -609,7 +604,7 @@ def bench_command(
         Optional[Path],  # noqa: UP045
         typer.Option(help="Where the bench repos are copied (default: a temporary folder)."),
     ] = None,
-    keep: Annotated[bool, typer.Option("--keep", metavar="", help="Keep the bench repos to inspect them.")] = False,
+    keep: Annotated[bool, flag("--keep", help="Keep the bench repos to inspect them.")] = False,
     project_dir: Annotated[
         Path, typer.Option("--project", help="A pipeline repo whose \\[tool.scaffold] settings the bench uses.")
     ] = Path("."),
