@@ -105,10 +105,11 @@ def append_entry(text: str, entry: Mapping[str, Any]) -> str:
     """tables.yml's text with `entry` appended after the last table, every existing line kept."""
     eol = _eol(text)
     block = eol + entry_text(entry, list_indent(text), eol)
-    empty = re.compile(r"^tables:[ \t]*\[\][ \t]*(?:#.*)?$", flags=re.M)
+    # `\r?$`: in a file with CRLF line breaks, `$` stands before the "\n", after the "\r".
+    empty = re.compile(r"^tables:[ \t]*\[\][ \t]*(?:#[^\r\n]*)?(\r?)$", flags=re.M)
     if empty.search(text):
-        return empty.sub("tables:", text, count=1).rstrip("\r\n") + eol + block
-    if re.search(r"^tables:[ \t]*(?:#.*)?$", text, flags=re.M):
+        return empty.sub(r"tables:\1", text, count=1).rstrip("\r\n") + eol + block
+    if re.search(r"^tables:[ \t]*(?:#[^\r\n]*)?\r?$", text, flags=re.M):
         return text.rstrip("\r\n") + eol + block
     return text.rstrip("\r\n") + f"{eol}tables:{eol}" + block
 
