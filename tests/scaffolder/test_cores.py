@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -500,3 +501,56 @@ def test_the_zygote_reads_a_workers_pipes_until_they_end() -> None:
 def test_first_line_is_always_one_short_line(message: str) -> None:
     line = first_line(RuntimeError(message))
     assert line and "\n" not in line and "\r" not in line and len(line) <= 300
+
+
+# --- what the MCP tools hand back ------------------------------------------------------------------
+
+
+def test_a_progress_event_at_a_safe_point_stops_a_cancelled_request_before_it_is_sent() -> None:
+    from scaffolder.mcp_server import Reporter, ToolCancelled
+
+    sent: list[str] = []
+    reporter = Reporter(sent.append)
+    reporter.step("asking offline (attempt 1)", ("asking ",), "orders: asking offline (attempt 1)")
+    reporter.step("parsing the reply", ("asking ",))
+    reporter.cancel()
+    reporter.step("parsing the reply again", ("asking ",))  # not a safe point: the engine goes on
+    with pytest.raises(ToolCancelled):
+        reporter.step("asking offline (attempt 2)", ("asking ",))
+    assert sent == ["orders: asking offline (attempt 1)", "parsing the reply", "parsing the reply again"]
+
+
+def test_a_tool_result_reads_the_fields_it_shares_with_the_engines_report() -> None:
+    from scaffolder.mcp_results import filled_table
+
+    # fill's TableOutcome, duck-typed (importing fill would import every provider's client)
+    outcome = SimpleNamespace(
+        name="orders",
+        layer="silver",
+        status=SimpleNamespace(value="failed"),
+        attempts=2,
+        kept_at=None,
+        prompt_tokens=10,
+        completion_tokens=0,
+        seconds=0.0,
+        errors=["tests: test_a failed"],
+        problems=["not read: the result's problems are the outcome's errors"],
+        note="n",
+        diff="",
+        mutation="",
+    )
+    result = filled_table(outcome)  # type: ignore[arg-type]
+    assert result.model_dump() == {
+        "name": "orders",
+        "layer": "silver",
+        "status": "failed",
+        "attempts": 2,
+        "kept_at": None,
+        "prompt_tokens": 10,
+        "completion_tokens": 0,
+        "seconds": 0.0,
+        "problems": ["tests: test_a failed"],
+        "note": "n",
+        "diff": "",
+        "mutation": "",
+    }
