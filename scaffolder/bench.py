@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lakeforge.identifiers import LAYERS
 from lakeforge.tables import TABLES_FILE, TablesFile, TableSpec
 from scaffolder import __version__
-from scaffolder.errors import ScaffoldError
+from scaffolder.errors import ScaffoldError, first_line
 from scaffolder.prices import DEFAULT_PRICES, PriceTable
 from scaffolder.progress import Progress
 
@@ -553,9 +553,7 @@ def make_bench_repo(destination: Path, task_set: TaskSet, chosen: Sequence[Task]
                 vcs_ref=options.vcs_ref,
             )
     except Exception as exc:  # copier's own errors: one line, naming the template
-        raise ScaffoldError(
-            f"copying the template {template} failed ({str(exc).splitlines()[0]}); check the template"
-        ) from None
+        raise ScaffoldError(f"copying the template {template} failed ({first_line(exc)}); check the template") from None
     needed = task_set.needed(chosen)
     document = {"version": 1, "tables": [t.entry for t in needed]}
     (destination / TABLES_FILE).write_text(

@@ -318,7 +318,7 @@ def _test_target(project: Project, manifest: Manifest, spec: TableSpec, force: b
     text = path.read_text(encoding="utf-8")
     if is_stub_test(text) or (manifest.files.get(rel) == digest(text)):
         return rel, []
-    return rel.replace(".py", "_scaffold.py"), [rel]
+    return spec.scaffold_test_path(), [rel]
 
 
 def _ask_all(session: EngineSession, items: list[_Table], attempt: int) -> None:

@@ -209,6 +209,13 @@ class Reporter:
         if self._cancelled.is_set():
             raise ToolCancelled("the client cancelled the request")
 
+    def step(self, event: str, safe_points: tuple[str, ...], shown: str = "") -> None:
+        """An engine's progress event: an event that starts with one of its safe points stops a
+        cancelled request first; then `shown` (default: the event) becomes a notification."""
+        if event.startswith(safe_points):
+            self.stop_if_cancelled()
+        self(shown or event)
+
 
 class ScaffoldServer(MCPServer):
     """MCPServer whose argument errors are one line, like typer's, instead of pydantic's report;
@@ -304,6 +311,12 @@ async def run_engine(ctx: Context | None, work: Callable[[Reporter], T]) -> T:
     return results[0]
 
 
+async def run_tool(ctx: Context | None, work: Callable[[Reporter], T]) -> T:
+    """A tool's engine run (run_engine) with the CLI's one-line errors (tool_errors)."""
+    with tool_errors():
+        return await run_engine(ctx, work)
+
+
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 # The server ------------------------------------------------------------------------------------
@@ -365,8 +378,7 @@ def build_server(project_dir: Path) -> ScaffoldServer:
                 )
             return added_result(result)
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.tool(
         **titled("Fill a layer's stubs", FILLS_STUBS),
@@ -388,17 +400,14 @@ def build_server(project_dir: Path) -> ScaffoldServer:
 
         def work(reporter: Reporter) -> Filled:
             def progress(table: str, event: str) -> None:
-                if event.startswith(FILL_SAFE_POINTS):
-                    reporter.stop_if_cancelled()
-                reporter(label(table, event))
+                reporter.step(event, FILL_SAFE_POINTS, label(table, event))
 
             with gate.held(reporter):
                 repo = project({"provider": provider, "model": model})
                 report = fill(repo, layer, tables or (), dry_run=dry_run, progress=progress)
             return filled_result(report, dry_run, _relative(repo, report.audit_path))
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.tool(
         **titled("Validate tables", READS_THE_REPO),
@@ -411,17 +420,16 @@ def build_server(project_dir: Path) -> ScaffoldServer:
         from scaffolder.validate import validate as validate_tables
 
         def work(reporter: Reporter) -> Validated:
-            def progress(table: str, event: str) -> None:
-                if event.startswith(VALIDATE_SAFE_POINTS):
-                    reporter.stop_if_cancelled()
-                reporter(label(table, event))
-
             with gate.held(reporter):
-                report = validate_tables(project(), layer, tables or (), progress=progress)
+                report = validate_tables(
+                    project(),
+                    layer,
+                    tables or (),
+                    progress=lambda table, event: reporter.step(event, VALIDATE_SAFE_POINTS, label(table, event)),
+                )
             return validated_result(report)
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.tool(
         **titled("Generate more tests", APPENDS_TESTS),
@@ -443,18 +451,18 @@ def build_server(project_dir: Path) -> ScaffoldServer:
         from scaffolder.testagent import generate_tests as more_tests
 
         def work(reporter: Reporter) -> MoreTests:
-            def progress(table: str, event: str) -> None:
-                if event.startswith(TESTS_SAFE_POINTS):
-                    reporter.stop_if_cancelled()
-                reporter(label(table, event))
-
             with gate.held(reporter):
                 repo = project({"provider": provider, "model": model})
-                report = more_tests(repo, table, target_coverage, max_rounds, progress=progress)
+                report = more_tests(
+                    repo,
+                    table,
+                    target_coverage,
+                    max_rounds,
+                    progress=lambda table, event: reporter.step(event, TESTS_SAFE_POINTS, label(table, event)),
+                )
             return more_tests_result(report)
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.tool(
         **titled("Profile data", PROFILES),
@@ -486,8 +494,7 @@ def build_server(project_dir: Path) -> ScaffoldServer:
                 result = profile_table(repo, where, table, apply=apply, progress=reporter)
             return profiled_result(result)
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.tool(
         **titled("Check the repo (doctor)", READS_THE_REPO_AND_TEMPLATE),
@@ -503,8 +510,7 @@ def build_server(project_dir: Path) -> ScaffoldServer:
             reporter("checking tables, modules, merge leftovers, template drift and config")
             return diagnosis_result(run_doctor(project()))
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.resource(
         "lakeforge://tables.yml",

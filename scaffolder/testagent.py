@@ -19,13 +19,13 @@ from pathlib import Path
 from lakeforge.tables import TableSpec
 from scaffolder import checks, safe_subset
 from scaffolder.errors import ScaffoldError
+from scaffolder.merging import merge_tests, named_tests
 from scaffolder.problems import Problem, ProblemKind
 from scaffolder.progress import Progress
 from scaffolder.project import Project
 from scaffolder.prompts import Prompt
 from scaffolder.session import EngineSession
 from scaffolder.stubs import ModuleState, module_state
-from scaffolder.test_merge import merge_tests, test_names
 from scaffolder.validation import Candidate, Coverage, MutationScore, Verdict
 from scaffolder.writer import atomic_write, digest, load_manifest, save_manifest
 
@@ -104,7 +104,7 @@ def _rounds(
     test_path = project.root / test_rel
     tests = test_path.read_text(encoding="utf-8") if test_path.is_file() else ""
     baseline_digest = digest(tests)
-    new_rel = test_rel.replace(".py", "_more.py")
+    new_rel = spec.more_test_path()
 
     def judge(files: dict[str, str]) -> Verdict:
         candidate = Candidate(
@@ -223,7 +223,7 @@ def _static_problems(project: Project, spec: TableSpec, rel: str, text: str) -> 
         return problems, text
     context = safe_subset.context_for(spec, project.tables(), project.package, True, project.settings.allowed_imports)
     problems = checks.check_policy(rel, tree, context) + checks.check_tests(rel, tree)
-    if not test_names(tree):
+    if not named_tests(tree):
         problems.append(Problem(ProblemKind.TESTS, f"{rel} has no tests"))
     fixed, lint = checks.ruff_fix_and_format({rel: text}, project.root)
     return problems + lint, fixed[rel]

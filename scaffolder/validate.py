@@ -61,8 +61,7 @@ def _validate(session: EngineSession, layer: str, names: Sequence[str]) -> Valid
             report.verdicts[spec.name] = Verdict(False, [Problem(ProblemKind.CONTRACT, why)])
             continue
         files = {module_rel: (project.root / module_rel).read_text(encoding="utf-8")}
-        test_rel = spec.test_path()
-        for rel in (test_rel, test_rel.replace(".py", "_scaffold.py")):
+        for rel in (spec.test_path(), spec.scaffold_test_path()):
             if (project.root / rel).is_file():
                 files[rel] = (project.root / rel).read_text(encoding="utf-8")
         problems = _static(project, tables, spec, files)
