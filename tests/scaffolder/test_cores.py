@@ -521,6 +521,7 @@ def test_a_progress_event_at_a_safe_point_stops_a_cancelled_request_before_it_is
 
 
 def test_a_tool_result_reads_the_fields_it_shares_with_the_engines_report() -> None:
+    from scaffolder.judge import MutationScore
     from scaffolder.mcp_results import filled_table
 
     # fill's TableOutcome, duck-typed (importing fill would import every provider's client)
@@ -537,7 +538,7 @@ def test_a_tool_result_reads_the_fields_it_shares_with_the_engines_report() -> N
         problems=["not read: the result's problems are the outcome's errors"],
         note="n",
         diff="",
-        mutation="",
+        mutation=MutationScore(killed=7, required=9, equivalent=1),
     )
     result = filled_table(outcome)  # type: ignore[arg-type]
     assert result.model_dump() == {
@@ -552,5 +553,6 @@ def test_a_tool_result_reads_the_fields_it_shares_with_the_engines_report() -> N
         "problems": ["tests: test_a failed"],
         "note": "n",
         "diff": "",
-        "mutation": "",
+        "mutation": "7/9 mutants killed (1 equivalent on the tests' inputs)",
+        "mutation_score": {"killed": 7, "required": 9, "equivalent": 1},
     }
