@@ -68,7 +68,7 @@ from scaffolder.mcp_results import (
     profiled_result,
     validated_result,
 )
-from scaffolder.progress import label
+from scaffolder.progress import Progress, label
 from scaffolder.project import Project, load_project
 
 T = TypeVar("T")
@@ -215,6 +215,10 @@ class Reporter:
         if event.startswith(safe_points):
             self.stop_if_cancelled()
         self(shown or event)
+
+    def progress(self, safe_points: tuple[str, ...]) -> Progress:
+        """An engine's `progress(table, event)`: each event a step (see `step`), shown with its table."""
+        return lambda table, event: self.step(event, safe_points, label(table, event))
 
 
 class ScaffoldServer(MCPServer):
@@ -399,9 +403,7 @@ def build_server(project_dir: Path) -> ScaffoldServer:
         from scaffolder.fill import fill
 
         def work(reporter: Reporter) -> Filled:
-            def progress(table: str, event: str) -> None:
-                reporter.step(event, FILL_SAFE_POINTS, label(table, event))
-
+            progress = reporter.progress(FILL_SAFE_POINTS)
             with gate.held(reporter):
                 repo = project({"provider": provider, "model": model})
                 report = fill(repo, layer, tables or (), dry_run=dry_run, progress=progress)
@@ -421,12 +423,8 @@ def build_server(project_dir: Path) -> ScaffoldServer:
 
         def work(reporter: Reporter) -> Validated:
             with gate.held(reporter):
-                report = validate_tables(
-                    project(),
-                    layer,
-                    tables or (),
-                    progress=lambda table, event: reporter.step(event, VALIDATE_SAFE_POINTS, label(table, event)),
-                )
+                progress = reporter.progress(VALIDATE_SAFE_POINTS)
+                report = validate_tables(project(), layer, tables or (), progress=progress)
             return validated_result(report)
 
         return await run_tool(ctx, work)
@@ -453,13 +451,8 @@ def build_server(project_dir: Path) -> ScaffoldServer:
         def work(reporter: Reporter) -> MoreTests:
             with gate.held(reporter):
                 repo = project({"provider": provider, "model": model})
-                report = more_tests(
-                    repo,
-                    table,
-                    target_coverage,
-                    max_rounds,
-                    progress=lambda table, event: reporter.step(event, TESTS_SAFE_POINTS, label(table, event)),
-                )
+                progress = reporter.progress(TESTS_SAFE_POINTS)
+                report = more_tests(repo, table, target_coverage, max_rounds, progress=progress)
             return more_tests_result(report)
 
         return await run_tool(ctx, work)
