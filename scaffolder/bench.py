@@ -44,8 +44,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from lakeforge.identifiers import LAYERS
 from lakeforge.tables import TABLES_FILE, TablesFile, TableSpec
 from scaffolder import __version__
-from scaffolder.errors import ScaffoldError
+from scaffolder.errors import ScaffoldError, first_line
 from scaffolder.prices import DEFAULT_PRICES, PriceTable
+from scaffolder.progress import Progress
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,18 +55,16 @@ else:  # pragma: no cover
 
 if TYPE_CHECKING:  # importing fill at run time would load the round for `scaffold bench --help`
     from scaffolder.fill import FillReport
+    from scaffolder.judge import MutationScore
 
 FORMAT: Final = "lakeforge-bench/1"
 TASKS_VAR = "SCAFFOLD_BENCH_TASKS"
 REFERENCE_DIR = "bench_reference"  # inside the bench repo, written only after the fill
 RUNNER = "reference_runner.py"
 LANDED = "landed"
-_MUTATION = re.compile(r"(\d+)/(\d+) mutants? killed")
 # What the reference process may see of the environment: what Spark and Python need, no credentials.
 _REFERENCE_ENV = ("PATH", "HOME", "JAVA_HOME", "LANG", "LANGUAGE", "TMPDIR", "VIRTUAL_ENV", "SPARK_LOCAL_IP")
 _REFERENCE_ENV_PREFIXES = ("LC_", "LAKEFORGE_")
-
-Progress = Callable[[str, str], None]  # (task or "", event)
 
 
 def default_tasks_dir() -> Path:
@@ -554,9 +553,7 @@ def make_bench_repo(destination: Path, task_set: TaskSet, chosen: Sequence[Task]
                 vcs_ref=options.vcs_ref,
             )
     except Exception as exc:  # copier's own errors: one line, naming the template
-        raise ScaffoldError(
-            f"copying the template {template} failed ({str(exc).splitlines()[0]}); check the template"
-        ) from None
+        raise ScaffoldError(f"copying the template {template} failed ({first_line(exc)}); check the template") from None
     needed = task_set.needed(chosen)
     document = {"version": 1, "tables": [t.entry for t in needed]}
     (destination / TABLES_FILE).write_text(
@@ -699,12 +696,11 @@ def _audit_records(path: Path | None) -> list[dict[str, Any]]:
     return records
 
 
-def _mutation(text: str, records: list[dict[str, Any]], kept_at: int | None) -> Mutation | None:
+def _mutation(score: MutationScore | None, records: list[dict[str, Any]], kept_at: int | None) -> Mutation | None:
     for record in records:
         if record.get("attempt") == kept_at and record.get("mutants_required") is not None:
             return Mutation(killed=int(record.get("mutants_killed") or 0), required=int(record["mutants_required"]))
-    match = _MUTATION.search(text or "")
-    return Mutation(killed=int(match.group(1)), required=int(match.group(2))) if match else None
+    return Mutation(killed=score.killed, required=score.required) if score else None
 
 
 # --- the hidden reference ----------------------------------------------------------------------

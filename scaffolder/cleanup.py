@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -24,7 +25,7 @@ def remove_tree(root: Path) -> list[str]:
     except OSError as exc:
         return [f"{root}: {exc.strerror}"]
     if not stat.S_ISDIR(info.st_mode):
-        _unlink(str(root), failed)
+        _remove(os.unlink, str(root), failed)
         return failed
     folders: list[str] = []  # every folder, parents before children
     stack = [str(root)]
@@ -46,20 +47,16 @@ def remove_tree(root: Path) -> list[str]:
             if is_folder:
                 stack.append(entry.path)
             else:
-                _unlink(entry.path, failed)
+                _remove(os.unlink, entry.path, failed)
     for folder in reversed(folders):
-        try:
-            os.rmdir(folder)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            failed.append(f"{folder}: {exc.strerror}")
+        _remove(os.rmdir, folder, failed)
     return failed
 
 
-def _unlink(path: str, failed: list[str]) -> None:
+def _remove(remove: Callable[[str], None], path: str, failed: list[str]) -> None:
+    """`remove(path)`; a path already gone is fine, any other failure is noted in `failed`."""
     try:
-        os.unlink(path)
+        remove(path)
     except FileNotFoundError:
         pass
     except OSError as exc:

@@ -6,9 +6,11 @@ Engines never print; this module owns the terminal (rich), so the MCP server can
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +20,7 @@ from rich.table import Table
 from lakeforge.errors import LakeforgeError
 from scaffolder import __version__
 from scaffolder.errors import ProviderName, ScaffoldError
+from scaffolder.progress import progress_view
 
 if TYPE_CHECKING:
     from scaffolder.fill import FillReport
@@ -29,6 +32,20 @@ def load_project(start: Path, overrides: dict[str, object] | None = None) -> Pro
     from scaffolder.project import load_project as load
 
     return load(start, overrides)
+
+
+# Options several commands share (typer copies each before it fills in the default).
+Tables = Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")]  # noqa: UP045
+Provider = Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")]  # noqa: UP045
+Model = Annotated[Optional[str], typer.Option(help="Model or deployment name.")]  # noqa: UP045
+MaxAttempts = Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")]  # noqa: UP045
+Jobs = Annotated[Optional[int], typer.Option(help="Model calls in parallel.")]  # noqa: UP045
+ProjectDir = Annotated[Path, typer.Option("--project", help="The pipeline repo.")]
+
+
+def flag(*names: str, help: str) -> Any:
+    """A boolean option shown as a flag: `--dry-run`, not `--dry-run <bool>` (typer's placeholder)."""
+    return typer.Option(*names, metavar="", help=help)
 
 
 app = typer.Typer(
@@ -57,28 +74,66 @@ def main(
     """Lakeforge scaffolder."""
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def cli_errors(command: Callable[P, R]) -> Callable[P, R]:
+    """A command's one-line errors (ScaffoldError, LakeforgeError) as `error: ...` and exit 2, no traceback;
+    the CLI's twin of mcp_server.tool_errors. functools.wraps keeps the signature and help typer reads."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except (ScaffoldError, LakeforgeError) as exc:
+            _fail(str(exc))
+
+    return run
+
+
 def _summary(report: FillReport) -> Table:
-    table = Table(title=f"scaffold fill — {report.provider} ({report.model})")
-    for column in ("table", "layer", "status", "attempts", "kept at", "mutants", "tokens in/out", "seconds"):
-        table.add_column(column)
+    """One row per table. No borders, so 80 columns show a 26-character name whole; a longer name
+    wraps (never `raw_tr…`). `kept` is the attempt kept / attempts made; `sec` the table's own time."""
+    table = Table(
+        title=f"scaffold fill — {report.provider} ({report.model})",
+        title_justify="left",
+        box=None,
+        pad_edge=False,
+        header_style="bold underline",
+    )
+    for column in ("table", "layer", "status", "kept", "mutants", "tokens", "sec"):
+        right = column in ("kept", "mutants", "tokens", "sec")
+        table.add_column(column, overflow="fold", no_wrap=column != "table", justify="right" if right else "left")
     colors = {"filled": "green", "would-write": "cyan", "skipped": "dim", "failed": "red", "refused": "red"}
     for o in report.outcomes:
         table.add_row(
-            o.name,
+            escape(o.name),
             o.layer,
             f"[{colors.get(o.status.value, 'white')}]{o.status.value}[/]",
-            str(o.attempts),
-            str(o.kept_at or "-"),
-            escape(o.mutation.split(" (")[0] if o.mutation else "-"),
+            f"{o.kept_at or '-'}/{o.attempts}" if o.attempts else "-",
+            f"{o.mutation.killed}/{o.mutation.required}" if o.mutation else "-",
             f"{o.prompt_tokens}/{o.completion_tokens}",
             f"{o.seconds:.1f}",
         )
     return table
+
+
+def _cost_line(report: FillReport) -> str | None:
+    tokens_in, tokens_out = report.tokens
+    if not (tokens_in or tokens_out):
+        return None
+    if report.cost_usd is None:
+        return (
+            f"tokens {tokens_in} in / {tokens_out} out; cost unknown: no price for {report.model} "
+            "(add it under [tool.scaffold.prices] in pyproject.toml)"
+        )
+    return f"tokens {tokens_in} in / {tokens_out} out; estimated cost ${report.cost_usd:.4f} (list prices)"
 
 
 def _print_report(report: FillReport, show_diff: bool) -> None:
@@ -94,68 +149,56 @@ def _print_report(report: FillReport, show_diff: bool) -> None:
             console.print(escape(f"{o.name}: {o.mutation}"), style="dim", highlight=False)
         for error in o.errors:
             console.print(f"[red]{escape(o.name)}[/red]: {escape(error)}", highlight=False, soft_wrap=True)
+    if report.written:
+        console.print(f"wrote {len(report.written)} file(s):", highlight=False)
+        for rel in report.written:
+            console.print(f"  {escape(rel)}", highlight=False, soft_wrap=True)
+    cost = _cost_line(report)
+    if cost:
+        console.print(escape(cost), highlight=False)
     console.print(escape(report.sandbox), style="red" if "OFF" in report.sandbox else "dim", highlight=False)
     console.print(
         f"{report.rounds} validation round(s), {report.jvm_starts} JVM start(s); audit log: {report.audit_path}",
         style="dim",
+        highlight=False,
     )
 
 
 @app.command("fill")
+@cli_errors
 def fill_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver, gold or all")],
-    table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,  # noqa: UP045
-    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
-    max_attempts: Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")] = None,  # noqa: UP045
-    jobs: Annotated[Optional[int], typer.Option(help="Model calls in parallel.")] = None,  # noqa: UP045
+    table: Tables = None,
+    provider: Provider = None,
+    model: Model = None,
+    max_attempts: MaxAttempts = None,
+    jobs: Jobs = None,
     dry_run: Annotated[
         bool,
-        typer.Option(
-            "--dry-run", metavar="", help="Check the replies statically and show the diff; run and write nothing."
-        ),
+        flag("--dry-run", help="Check the replies statically and show the diff; run and write nothing."),
     ] = False,
-    force: Annotated[
-        bool, typer.Option("--force", metavar="", help="Rewrite filled or person-edited modules.")
-    ] = False,
+    force: Annotated[bool, flag("--force", help="Rewrite filled or person-edited modules.")] = False,
     no_sandbox: Annotated[
         bool,
-        typer.Option(
-            "--no-sandbox",
-            metavar="",
-            help="Run model-written code WITHOUT the OS sandbox (opt-out; see `scaffold sandbox`).",
-        ),
+        flag("--no-sandbox", help="Run model-written code WITHOUT the OS sandbox (opt-out; see `scaffold sandbox`)."),
     ] = False,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Write the transformations and tests of a layer with an LLM; keep only code proven on local Spark."""
     from scaffolder.fill import fill
 
-    try:
-        project = load_project(
-            project_dir,
-            {
-                "provider": provider,
-                "model": model,
-                "max_attempts": max_attempts,
-                "jobs": jobs,
-                "sandbox": "off" if no_sandbox else None,
-            },
-        )
-        from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
-
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
-            tasks: dict[str, TaskID] = {}
-
-            def progress(name: str, event: str) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(f"{name}: {event}", total=None)
-                bar.update(tasks[name], description=f"{name}: {event}")
-
-            report = fill(project, layer, table or (), dry_run=dry_run, force=force, progress=progress)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(
+        project_dir,
+        {
+            "provider": provider,
+            "model": model,
+            "max_attempts": max_attempts,
+            "jobs": jobs,
+            "sandbox": "off" if no_sandbox else None,
+        },
+    )
+    with progress_view(console) as progress:
+        report = fill(project, layer, table or (), dry_run=dry_run, force=force, progress=progress)
     console.print(escape(report.announcement), style="yellow" if report.provider == "offline" else None)
     _print_report(report, show_diff=dry_run)
     if report.failed:
@@ -163,6 +206,7 @@ def fill_command(
 
 
 @app.command("add")
+@cli_errors
 def add_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver or gold")],
     name: Annotated[str, typer.Argument(help="Table name (lowercase, digits, underscores).")],
@@ -199,22 +243,18 @@ def add_command(
             help="What production does with a row that breaks NOT NULL or a check: fail (default), drop, warn.",
         ),
     ] = None,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Add a table to tables.yml and create its stub module and test stub."""
     from scaffolder.add import Contract, add_table
 
     contract = Contract(key or (), not_null or (), check or (), on_violation)
-    try:
-        project = load_project(project_dir)
-        if column or layer != "bronze":
-            result = add_table(project, layer, name, description, column or (), source, format, input or (), contract)
-        else:
-            with console.status(f"profiling the files landed for {name} on local Spark..."):
-                result = add_table(project, layer, name, description, (), source, format, input or (), contract)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(project_dir)
+    if column or layer != "bronze":
+        result = add_table(project, layer, name, description, column or (), source, format, input or (), contract)
+    else:
+        with console.status(f"profiling the files landed for {name} on local Spark..."):
+            result = add_table(project, layer, name, description, (), source, format, input or (), contract)
     console.print(f"added {result.spec.layer} table {result.spec.name} to tables.yml")
     if result.profile is not None:
         console.print(
@@ -228,24 +268,19 @@ def add_command(
 
 
 @app.command("validate")
+@cli_errors
 def validate_command(
     layer: Annotated[str, typer.Argument(help="bronze, silver, gold or all")] = "all",
-    table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only these tables (repeatable).")] = None,  # noqa: UP045
-    no_sandbox: Annotated[
-        bool, typer.Option("--no-sandbox", metavar="", help="Run the code WITHOUT the OS sandbox (opt-out).")
-    ] = False,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    table: Tables = None,
+    no_sandbox: Annotated[bool, flag("--no-sandbox", help="Run the code WITHOUT the OS sandbox (opt-out).")] = False,
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Give hand-written tables the verdict fill would: tests twice, the output contract, the mutants."""
     from scaffolder.validate import validate
 
-    try:
-        project = load_project(project_dir, {"sandbox": "off" if no_sandbox else None})
-        with console.status("running the tables' tests in the sandbox..."):
-            report = validate(project, layer, table or ())
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(project_dir, {"sandbox": "off" if no_sandbox else None})
+    with progress_view(console) as progress:
+        report = validate(project, layer, table or (), progress=progress)
     for name, verdict in report.verdicts.items():
         mark = "[green]proven[/green]" if verdict.passed else "[red]not proven[/red]"
         score = f" — {verdict.mutation}" if verdict.mutation else ""
@@ -258,33 +293,28 @@ def validate_command(
 
 
 @app.command("test")
+@cli_errors
 def test_command(
     target: Annotated[str, typer.Argument(help="A table of tables.yml, or the path of its module.")],
     target_coverage: Annotated[
         float, typer.Option(help="Stop when line+branch coverage of the module reaches this (percent).")
     ] = 90.0,
     max_rounds: Annotated[int, typer.Option(help="Rounds of asking the model for more tests.")] = 5,
-    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
+    provider: Provider = None,
+    model: Model = None,
     no_sandbox: Annotated[
-        bool, typer.Option("--no-sandbox", metavar="", help="Run model-written tests WITHOUT the OS sandbox (opt-out).")
+        bool, flag("--no-sandbox", help="Run model-written tests WITHOUT the OS sandbox (opt-out).")
     ] = False,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Ask the model for more tests of a finished table; keep those that kill a surviving mutant or cover more."""
     from scaffolder.testagent import generate_tests
 
-    try:
-        project = load_project(
-            project_dir, {"provider": provider, "model": model, "sandbox": "off" if no_sandbox else None}
-        )
-        with console.status("") as status:
-            report = generate_tests(
-                project, target, target_coverage, max_rounds, progress=lambda event: status.update(escape(event))
-            )
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(
+        project_dir, {"provider": provider, "model": model, "sandbox": "off" if no_sandbox else None}
+    )
+    with progress_view(console) as progress:
+        report = generate_tests(project, target, target_coverage, max_rounds, progress=progress)
     console.print(escape(f"scaffold test — {report.table} ({report.provider}, {report.model})"), highlight=False)
     before = str(report.mutation_before or "no mutants")
     after = str(report.mutation_after or "no mutants")
@@ -305,6 +335,7 @@ def test_command(
 
 
 @app.command("sandbox")
+@cli_errors
 def sandbox_command(
     project_dir: Annotated[
         Path, typer.Option("--project", help="The pipeline repo (for the sandbox setting in its pyproject.toml).")
@@ -312,16 +343,12 @@ def sandbox_command(
 ) -> None:
     """Say which sandbox `scaffold fill` will use, and prove it: a write outside, a connection out, a canary read."""
     from scaffolder.probe import probe
-    from scaffolder.sandbox import SandboxUnavailable, resolve_sandbox
+    from scaffolder.sandbox import resolve_sandbox
 
     setting = os.environ.get("SCAFFOLD_SANDBOX") or "auto"  # outside a repo: the machine's default
     with contextlib.suppress(ScaffoldError):
         setting = load_project(project_dir).settings.sandbox
-    try:
-        sandbox = resolve_sandbox(setting)
-    except SandboxUnavailable as exc:
-        _fail(str(exc))
-        return
+    sandbox = resolve_sandbox(setting)
     console.print(f"sandbox: {escape(sandbox.describe())}", highlight=False)
     result = probe(sandbox)
     for check in result.checks:
@@ -332,6 +359,7 @@ def sandbox_command(
 
 
 @app.command("profile")
+@cli_errors
 def profile_command(
     target: Annotated[
         str,
@@ -341,21 +369,15 @@ def profile_command(
         Optional[str],  # noqa: UP045
         typer.Option("--table", "-t", help="The tables.yml entry to write (default: from the path or name)."),
     ] = None,
-    yes: Annotated[
-        bool, typer.Option("--yes", "-y", metavar="", help="Write the schema into tables.yml (else: show the diff).")
-    ] = False,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    yes: Annotated[bool, flag("--yes", "-y", help="Write the schema into tables.yml (else: show the diff).")] = False,
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Infer a table's schema and statistics from a sample or a Unity Catalog table; show or apply the diff."""
     from scaffolder.profile import profile_table
 
-    try:
-        project = load_project(project_dir)
-        with console.status(f"profiling {target}..."):
-            result = profile_table(project, target, table, apply=yes)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(project_dir)
+    with console.status(f"profiling {target}..."):
+        result = profile_table(project, target, table, apply=yes)
     profile = result.profile
     counts = [] if profile.rows is None else [f"{profile.rows} rows", f"{profile.bad_rows} malformed"]
     if result.spark_jobs is not None:
@@ -409,16 +431,16 @@ def profile_command(
 
 
 @app.command("doctor")
+@cli_errors
 def doctor_command(
     diff: Annotated[
         bool,
-        typer.Option(
+        flag(
             "--diff",
-            metavar="",
             help="Also print your edits to template files as a patch against the template (to propose upstream).",
         ),
     ] = False,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Say what is wrong with the repo and how to fix each thing; exit 0 only when nothing is (for CI).
 
@@ -429,13 +451,9 @@ def doctor_command(
     """
     from scaffolder.doctor import run_doctor
 
-    try:
-        project = load_project(project_dir)
-        with console.status("checking tables, modules, merge leftovers, your edits to the template and config..."):
-            report = run_doctor(project)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(project_dir)
+    with console.status("checking tables, modules, merge leftovers, your edits to the template and config..."):
+        report = run_doctor(project)
     for finding in report.findings:
         color = "red" if finding in report.problems else "yellow"
         console.print(
@@ -474,28 +492,23 @@ def doctor_command(
 
 
 @app.command("monitors")
+@cli_errors
 def monitors_command(
     check: Annotated[
         bool,
-        typer.Option(
-            "--check", metavar="", help="Write nothing; exit 1 naming the stale file when a file is out of date."
-        ),
+        flag("--check", help="Write nothing; exit 1 naming the stale file when a file is out of date."),
     ] = False,
     env: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Option("--env", "-e", help="Only these deployed environments (repeatable; default: all but local)."),
     ] = None,
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Write Monte Carlo monitors-as-code (monitors/<env>/) from @monte_carlo_rule and tables.yml's monitors."""
     from scaffolder.monitors import export_monitors
 
-    try:
-        project = load_project(project_dir)
-        report = export_monitors(project, env or (), check=check)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    project = load_project(project_dir)
+    report = export_monitors(project, env or (), check=check)
     for note in report.notes:
         console.print(f"note: {escape(note)}", style="dim", highlight=False, soft_wrap=True)
     if check:
@@ -529,6 +542,7 @@ def monitors_command(
 
 
 @app.command("demo")
+@cli_errors
 def demo_command(
     destination: Annotated[Path, typer.Argument(help="A new folder for the demo repo.")] = Path("lakeforge-demo"),
 ) -> None:
@@ -537,19 +551,15 @@ def demo_command(
 
     from scaffolder.demo import free_destination, is_free, run_demo
 
-    try:
-        if not is_free(destination):
-            offered = free_destination(destination)
-            if sys.stdin.isatty() and sys.stdout.isatty():
-                destination = Path(typer.prompt(f"{destination} is not empty: put the demo in", default=str(offered)))
-            else:
-                console.print(f"{escape(str(destination))} is not empty: the demo goes to {escape(str(offered))}")
-                destination = offered
-        with console.status("copying the template, filling tables, running tests..."):
-            result = run_demo(destination)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    if not is_free(destination):
+        offered = free_destination(destination)
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            destination = Path(typer.prompt(f"{destination} is not empty: put the demo in", default=str(offered)))
+        else:
+            console.print(f"{escape(str(destination))} is not empty: the demo goes to {escape(str(offered))}")
+            destination = offered
+    with progress_view(console) as progress:
+        result = run_demo(destination, progress=progress)
     console.print(result.report.announcement, style="yellow")
     _print_report(result.report, show_diff=False)
     summary = [line for line in result.tests_output.splitlines() if " passed" in line or " failed" in line]
@@ -562,37 +572,35 @@ def demo_command(
 
 
 @app.command("serve")
+@cli_errors
 def serve_command(
-    project_dir: Annotated[Path, typer.Option("--project", help="The pipeline repo.")] = Path("."),
+    project_dir: ProjectDir = Path("."),
 ) -> None:
     """Serve the scaffold engines to IDE agents as MCP tools over stdio (see the repo's .mcp.json).
 
     Tools: list_tables, add, fill_layer, validate, generate_tests, profile, doctor.
     Resources: tables.yml, AGENTS.md. Logs go to stderr, one line each.
     """
-    try:
-        load_project(project_dir)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+    load_project(project_dir)
     from scaffolder.mcp_server import serve
 
     serve(project_dir)
 
 
 @app.command("bench")
+@cli_errors
 def bench_command(
     tasks: Annotated[
         Optional[list[str]],  # noqa: UP045
         typer.Option("--tasks", "-t", help="Only these tasks (repeatable or comma-separated; default: all)."),
     ] = None,
     repeat: Annotated[int, typer.Option(min=1, max=50, help="Runs of the whole set, for variance.")] = 1,
-    provider: Annotated[Optional[ProviderName], typer.Option(help="Model provider (default: pyproject's).")] = None,  # noqa: UP045
-    model: Annotated[Optional[str], typer.Option(help="Model or deployment name.")] = None,  # noqa: UP045
-    max_attempts: Annotated[Optional[int], typer.Option(help="Rounds of check + repair per table.")] = None,  # noqa: UP045
-    jobs: Annotated[Optional[int], typer.Option(help="Model calls in parallel.")] = None,  # noqa: UP045
+    provider: Provider = None,
+    model: Model = None,
+    max_attempts: MaxAttempts = None,
+    jobs: Jobs = None,
     no_sandbox: Annotated[
-        bool, typer.Option("--no-sandbox", metavar="", help="Run model-written code WITHOUT the OS sandbox (opt-out).")
+        bool, flag("--no-sandbox", help="Run model-written code WITHOUT the OS sandbox (opt-out).")
     ] = False,
     json_path: Annotated[
         Optional[Path],  # noqa: UP045
@@ -600,15 +608,11 @@ def bench_command(
     ] = None,
     jsonl: Annotated[
         bool,
-        typer.Option(
-            "--jsonl", metavar="", help="With --json: append JSON lines (one per task and run, then a summary)."
-        ),
+        flag("--jsonl", help="With --json: append JSON lines (one per task and run, then a summary)."),
     ] = False,
     solutions: Annotated[
         bool,
-        typer.Option(
-            "--solutions", metavar="", help="Calibrate the task set: judge the hidden solutions, ask no model."
-        ),
+        flag("--solutions", help="Calibrate the task set: judge the hidden solutions, ask no model."),
     ] = False,
     tasks_dir: Annotated[
         Optional[Path],  # noqa: UP045
@@ -618,7 +622,7 @@ def bench_command(
         Optional[Path],  # noqa: UP045
         typer.Option(help="Where the bench repos are copied (default: a temporary folder)."),
     ] = None,
-    keep: Annotated[bool, typer.Option("--keep", metavar="", help="Keep the bench repos to inspect them.")] = False,
+    keep: Annotated[bool, flag("--keep", help="Keep the bench repos to inspect them.")] = False,
     project_dir: Annotated[
         Path, typer.Option("--project", help="A pipeline repo whose \\[tool.scaffold] settings the bench uses.")
     ] = Path("."),
@@ -633,7 +637,6 @@ def bench_command(
 
     if jsonl and json_path is None:
         _fail("--jsonl needs --json PATH (- for stdout): it sets the format of that file")
-        return
     settings_from = None
     with contextlib.suppress(ScaffoldError):
         settings_from = load_project(project_dir).root
@@ -656,16 +659,12 @@ def bench_command(
     )
     to_stdout = json_path is not None and str(json_path) == "-"
     screen = errors if to_stdout else console
-    try:
-        with screen.status("copying a bench repo...") as status:
+    with screen.status("copying a bench repo...") as status:
 
-            def progress(task: str, event: str) -> None:
-                status.update(escape(f"{task}: {event}" if task else event))
+        def progress(task: str, event: str) -> None:
+            status.update(escape(f"{task}: {event}" if task else event))
 
-            report = run_bench(options, progress=progress)
-    except (ScaffoldError, LakeforgeError) as exc:
-        _fail(str(exc))
-        return
+        report = run_bench(options, progress=progress)
 
     if report.announcement:
         screen.print(escape(report.announcement), style="yellow" if report.provider == "offline" else "dim")
@@ -740,7 +739,6 @@ def bench_command(
                     handle.write(text)
             except OSError as exc:
                 _fail(f"--json {json_path}: cannot write it ({exc.strerror}); give a writable path")
-                return
             screen.print(f"report: {escape(str(json_path))}", style="dim", highlight=False)
     if report.kept_but_wrong:
         raise typer.Exit(1)

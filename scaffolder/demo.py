@@ -18,7 +18,8 @@ import copier
 import yaml
 
 from scaffolder.errors import ScaffoldError
-from scaffolder.fill import FillReport, Progress, fill
+from scaffolder.fill import FillReport, fill
+from scaffolder.progress import Progress, quiet
 from scaffolder.project import load_project
 from scaffolder.resources import examples_dir, template_dir
 
@@ -77,6 +78,8 @@ def run_demo(destination: Path, progress: Progress | None = None) -> DemoResult:
         raise ScaffoldError(
             f"{destination} is not empty: give a new folder for the demo (e.g. `scaffold demo {free_destination(destination)}`)"
         )
+    notify = progress or quiet
+    notify("", f"copying the template into {destination}")
     demo = examples_dir() / "demo"
     answers = yaml.safe_load((demo / "answers.yml").read_text(encoding="utf-8"))
     copier.run_copy(
@@ -85,7 +88,9 @@ def run_demo(destination: Path, progress: Progress | None = None) -> DemoResult:
     shutil.copy2(demo / "tables.yml", destination / "tables.yml")
     shutil.copytree(demo / "landing", destination / "data" / "landing", dirs_exist_ok=True)
     project = load_project(destination)
-    report = fill(project, "all", progress=progress)
+    notify("", "filling every table (offline model; the first run on a machine also prepares Java, ~60 s)")
+    report = fill(project, "all", progress=notify)
+    notify("", "running the demo repo's own tests (pytest on local Spark)")
     # The command the closing hint prints (src/ is on pytest's path through the repo's pyproject).
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],

@@ -59,6 +59,7 @@ from lakeforge.errors import ConfigError, EnvironmentIsolationError, LakeforgeEr
 from lakeforge.identifiers import LAYERS
 from lakeforge.tables import TablesFile, load_tables
 from scaffolder.checks import compare_schema
+from scaffolder.errors import first_line
 from scaffolder.project import Project
 from scaffolder.schema_ast import find_schema
 from scaffolder.stubs import is_stub
@@ -164,6 +165,9 @@ class DoctorReport(BaseModel):
     def of(self, kind: FindingKind) -> list[Finding]:
         return [f for f in self.findings if f.kind is kind]
 
+    def add(self, kind: FindingKind, path: str, message: str, fix: str) -> None:
+        self.findings.append(Finding(kind=kind, path=path, message=message, fix=fix))
+
 
 def run_doctor(project: Project) -> DoctorReport:
     report = DoctorReport()
@@ -185,9 +189,7 @@ def check_tables(project: Project, report: DoctorReport) -> None:
     try:
         tables = load_tables(project.tables_path)
     except (LakeforgeError, yaml.YAMLError) as exc:
-        report.findings.append(
-            Finding(kind=FindingKind.TABLES, path="tables.yml", message=_first_line(exc), fix="fix the entry it names")
-        )
+        report.add(FindingKind.TABLES, "tables.yml", first_line(exc), "fix the entry it names")
         tables = None
     modules = _modules(project)
     specs = {t.name: t for t in tables.tables} if tables else {}
@@ -199,19 +201,15 @@ def check_tables(project: Project, report: DoctorReport) -> None:
             parsed[rel] = source, ast.parse(source, filename=rel)
         except SyntaxError as exc:
             parsed[rel] = None
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.SYNTAX,
-                    path=rel,
-                    message=f"does not parse: line {exc.lineno}: {exc.msg}",
-                    fix=f"fix the syntax (`python -m py_compile {rel}` shows it), or restore it from git",
-                )
+            report.add(
+                FindingKind.SYNTAX,
+                rel,
+                f"does not parse: line {exc.lineno}: {exc.msg}",
+                f"fix the syntax (`python -m py_compile {rel}` shows it), or restore it from git",
             )
         except (OSError, UnicodeDecodeError) as exc:
             parsed[rel] = None
-            report.findings.append(
-                Finding(kind=FindingKind.SYNTAX, path=rel, message=f"cannot be read: {exc}", fix="restore it from git")
-            )
+            report.add(FindingKind.SYNTAX, rel, f"cannot be read: {exc}", "restore it from git")
     if tables is not None:
         _table_findings(project, tables, parsed, report)
         for rel in modules:
@@ -228,7 +226,7 @@ def check_tables(project: Project, report: DoctorReport) -> None:
                     f"add the table (`scaffold add {layer} {name} ...`), or delete the module "
                     f"and tests/unit/{layer}/test_{name}.py"
                 )
-            report.findings.append(Finding(kind=FindingKind.ORPHAN_MODULE, path=rel, message=message, fix=fix))
+            report.add(FindingKind.ORPHAN_MODULE, rel, message, fix)
 
 
 def _modules(project: Project) -> list[str]:
@@ -250,13 +248,11 @@ def _table_findings(
         rel = spec.module_path(project.package)
         fill = f"scaffold fill {spec.layer} --table {spec.name}"
         if rel not in parsed:
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.MISSING_MODULE,
-                    path=rel,
-                    message=f"table {spec.name} ({spec.layer}) in tables.yml has no module",
-                    fix=f"`{fill}` writes it (stub first), or remove the table from tables.yml",
-                )
+            report.add(
+                FindingKind.MISSING_MODULE,
+                rel,
+                f"table {spec.name} ({spec.layer}) in tables.yml has no module",
+                f"`{fill}` writes it (stub first), or remove the table from tables.yml",
             )
             continue
         module = parsed[rel]
@@ -265,13 +261,11 @@ def _table_findings(
         source, tree = module
         stub = is_stub(source)
         if stub:
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.STUB,
-                    path=rel,
-                    message=f"table {spec.name} is still a stub (transform raises NotImplementedError)",
-                    fix=f"`{fill}`, or write transform by hand and run `scaffold validate {spec.layer} --table {spec.name}`",
-                )
+            report.add(
+                FindingKind.STUB,
+                rel,
+                f"table {spec.name} is still a stub (transform raises NotImplementedError)",
+                f"`{fill}`, or write transform by hand and run `scaffold validate {spec.layer} --table {spec.name}`",
             )
         value, lines = find_schema(tree)
         if value is None:
@@ -281,17 +275,13 @@ def _table_findings(
         else:
             problems = compare_schema(spec, value)
         for problem in problems:
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.SCHEMA,
-                    path=rel,
-                    message=f"{problem} (table {spec.name})",
-                    fix=(
-                        f"`{fill}` rewrites the stub from tables.yml"
-                        if stub
-                        else "make SCHEMA match tables.yml, or correct tables.yml if the code is right"
-                    ),
-                )
+            report.add(
+                FindingKind.SCHEMA,
+                rel,
+                f"{problem} (table {spec.name})",
+                f"`{fill}` rewrites the stub from tables.yml"
+                if stub
+                else "make SCHEMA match tables.yml, or correct tables.yml if the code is right",
             )
 
 
@@ -337,25 +327,21 @@ def check_merge_leftovers(root: Path, report: DoctorReport) -> None:
         marked = [n for n, line in enumerate(lines, 1) if CONFLICT.match(line)]
         if marked:
             shown = ", ".join(map(str, marked[:6])) + (" ..." if len(marked) > 6 else "")
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.CONFLICT,
-                    path=rel,
-                    message=f"conflict markers on line(s) {shown}",
-                    fix="keep the right side of each conflict, delete the <<<<<<< / ======= / >>>>>>> lines, then commit",
-                )
+            report.add(
+                FindingKind.CONFLICT,
+                rel,
+                f"conflict markers on line(s) {shown}",
+                "keep the right side of each conflict, delete the <<<<<<< / ======= / >>>>>>> lines, then commit",
             )
     for path in _walk(root):
         if path.suffix in (".rej", ".orig"):
             rel = path.relative_to(root).as_posix()
             target = rel[: -len(path.suffix)]
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.LEFTOVER,
-                    path=rel,
-                    message=f"a change copier update could not apply to {target}",
-                    fix=f"apply what it holds to {target} by hand (or drop it), then delete {rel}",
-                )
+            report.add(
+                FindingKind.LEFTOVER,
+                rel,
+                f"a change copier update could not apply to {target}",
+                f"apply what it holds to {target} by hand (or drop it), then delete {rel}",
             )
 
 
@@ -374,13 +360,11 @@ def _answers(root: Path, report: DoctorReport) -> dict[str, Any] | None:
         if any(CONFLICT.match(line) for line in text.splitlines()):
             report.notes.append(f"{ANSWERS_FILE} has conflict markers: template drift and updates were not checked")
         else:
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.CONFIG,
-                    path=ANSWERS_FILE,
-                    message=f"is not valid YAML ({_first_line(exc)})",
-                    fix="restore it from git (copier writes it; never edit it by hand)",
-                )
+            report.add(
+                FindingKind.CONFIG,
+                ANSWERS_FILE,
+                f"is not valid YAML ({first_line(exc)})",
+                "restore it from git (copier writes it; never edit it by hand)",
             )
         return None
     if not isinstance(answers, dict) or not answers.get("_src_path"):
@@ -445,7 +429,7 @@ def check_drift(root: Path, answers: dict[str, Any], report: DoctorReport) -> No
         try:
             render_template(src, commit, answers, rendered)
         except Exception as exc:  # copier's and git's errors: unreachable, unknown commit, bad answers
-            report.notes.append(f"template drift not checked: rendering {src} at {commit} failed ({_first_line(exc)})")
+            report.notes.append(f"template drift not checked: rendering {src} at {commit} failed ({first_line(exc)})")
             return
         report.template = f"{src} at {commit}"
         deleted: list[str] = []
@@ -467,16 +451,12 @@ def check_drift(root: Path, answers: dict[str, Any], report: DoctorReport) -> No
             reason = needs(rel)
             if reason is None:
                 continue
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.DELETED,
-                    path=rel,
-                    message=f"the template's file is gone, but {reason}",
-                    fix=(
-                        f"restore it (`git log --diff-filter=D -- {rel}` finds the commit that deleted it; "
-                        f"`git checkout <that commit>~1 -- {rel}`), or remove what still needs it"
-                    ),
-                )
+            report.add(
+                FindingKind.DELETED,
+                rel,
+                f"the template's file is gone, but {reason}",
+                f"restore it (`git log --diff-filter=D -- {rel}` finds the commit that deleted it; "
+                f"`git checkout <that commit>~1 -- {rel}`), or remove what still needs it",
             )
 
 
@@ -633,23 +613,21 @@ def check_update(root: Path, answers: dict[str, Any], report: DoctorReport) -> N
     except _NoCheckUpdate:
         result = None
     except Exception as exc:
-        report.notes.append(f"template updates not checked: {_first_line(exc)}")
+        report.notes.append(f"template updates not checked: {first_line(exc)}")
         return
     if result is None:
         try:
             result = newer_tag(src, commit)
         except Exception as exc:
-            report.notes.append(f"template updates not checked: {_first_line(exc)}")
+            report.notes.append(f"template updates not checked: {first_line(exc)}")
             return
     available, current, latest = result
     if available:
-        report.findings.append(
-            Finding(
-                kind=FindingKind.UPDATE,
-                path=ANSWERS_FILE,
-                message=f"the template has a newer version: {latest} (this repo is at {current})",
-                fix="`copier update --trust` (review `git diff`, then `scaffold doctor` for conflicts)",
-            )
+        report.add(
+            FindingKind.UPDATE,
+            ANSWERS_FILE,
+            f"the template has a newer version: {latest} (this repo is at {current})",
+            "`copier update --trust` (review `git diff`, then `scaffold doctor` for conflicts)",
         )
 
 
@@ -703,7 +681,7 @@ def newer_tag(src: str, commit: str) -> tuple[bool, str, str]:
         raise RuntimeError(f"git ls-remote {src} failed ({exc})") from None
     if done.returncode != 0:
         raise RuntimeError(
-            f"git ls-remote {src} failed: {_first_line(RuntimeError(done.stderr.strip() or done.returncode))}"
+            f"git ls-remote {src} failed: {first_line(RuntimeError(done.stderr.strip() or done.returncode))}"
         )
     versions: dict[Version, str] = {}
     for line in done.stdout.splitlines():
@@ -732,13 +710,11 @@ def check_config(root: Path, report: DoctorReport) -> None:
 
     config_dir = root / "config"
     if not (config_dir / "defaults.yaml").is_file():
-        report.findings.append(
-            Finding(
-                kind=FindingKind.CONFIG,
-                path="config/defaults.yaml",
-                message="missing: every environment's settings start from it",
-                fix="restore it from git (or from the template: `copier recopy`)",
-            )
+        report.add(
+            FindingKind.CONFIG,
+            "config/defaults.yaml",
+            "missing: every environment's settings start from it",
+            "restore it from git (or from the template: `copier recopy`)",
         )
         return
     seen: set[str] = set()  # a broken defaults.yaml fails every environment the same way: say it once
@@ -747,27 +723,23 @@ def check_config(root: Path, report: DoctorReport) -> None:
         try:
             ConfigLoader.load(env, config_dir, environ={})
         except EnvironmentIsolationError as exc:
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.ISOLATION,
-                    path=rel,
-                    message=_first_line(exc).removeprefix(f"{rel}: "),
-                    fix=f"give {env} its own catalog (catalog.name: {env}_...) in {rel}",
-                )
+            report.add(
+                FindingKind.ISOLATION,
+                rel,
+                first_line(exc).removeprefix(f"{rel}: "),
+                f"give {env} its own catalog (catalog.name: {env}_...) in {rel}",
             )
         except (ConfigError, LakeforgeError) as exc:
-            message = _first_line(exc)
+            message = first_line(exc)
             if message in seen:
                 continue
             seen.add(message)
             origin = re.match(r"(config/[\w.-]+\.yaml): ", message)
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.CONFIG,
-                    path=origin.group(1) if origin else rel,
-                    message=message.removeprefix(origin.group(0)) if origin else message,
-                    fix="fix the file and key it names (ConfigLoader.load must accept it)",
-                )
+            report.add(
+                FindingKind.CONFIG,
+                origin.group(1) if origin else rel,
+                message.removeprefix(origin.group(0)) if origin else message,
+                "fix the file and key it names (ConfigLoader.load must accept it)",
             )
 
 
@@ -780,23 +752,16 @@ def check_bundle_yaml(root: Path, report: DoctorReport) -> None:
             try:
                 yaml.safe_load(path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError) as exc:
-                message = f"cannot be read: {_first_line(exc)}"
+                message = f"cannot be read: {first_line(exc)}"
             except yaml.YAMLError as exc:
                 mark = getattr(exc, "problem_mark", None)
                 where = f"line {mark.line + 1}: " if mark is not None else ""
-                message = f"is not valid YAML ({where}{getattr(exc, 'problem', None) or _first_line(exc)})"
+                message = f"is not valid YAML ({where}{getattr(exc, 'problem', None) or first_line(exc)})"
             else:
                 continue
-            report.findings.append(
-                Finding(
-                    kind=FindingKind.CONFIG,
-                    path=rel,
-                    message=message,
-                    fix=f"fix the YAML (`databricks bundle validate` shows the bundle's view), or restore {rel} from git",
-                )
+            report.add(
+                FindingKind.CONFIG,
+                rel,
+                message,
+                f"fix the YAML (`databricks bundle validate` shows the bundle's view), or restore {rel} from git",
             )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-    return text if len(text) <= 400 else text[:397] + "..."

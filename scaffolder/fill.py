@@ -13,33 +13,26 @@ validation round → keep what passed → repair prompts (redacted) for the rest
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
-from typing import Any
 
-from lakeforge.identifiers import LAYERS
 from lakeforge.tables import TablesFile, TableSpec
 from scaffolder import checks, safe_subset
-from scaffolder.audit import AuditLog, ReplyCache
-from scaffolder.errors import ScaffoldError
+from scaffolder.audit import AuditLog
 from scaffolder.problems import Problem, ProblemKind
+from scaffolder.progress import Progress
 from scaffolder.project import Project
 from scaffolder.prompts import Prompt, PromptBuilder
-from scaffolder.providers import Completion, Provider, ProviderError, Request, resolve_provider
 from scaffolder.redact import Redactor
-from scaffolder.replies import ReplyError, parse_reply
-from scaffolder.sandbox import Sandbox, SandboxUnavailable, resolve_sandbox
+from scaffolder.session import Answer, EngineSession, select_tables
 from scaffolder.stubs import ModuleState, ensure_stub, is_stub_test, module_state
-from scaffolder.validation import Candidate, RoundSettings, RoundSpark, Verdict, run_round
+from scaffolder.validation import Candidate, MutationScore, Verdict
 from scaffolder.writer import Manifest, digest, edited_by_person, load_manifest, save_manifest, write_tracked
-
-Progress = Callable[[str, str], None]  # (table, event)
 
 
 class TableStatus(str, Enum):
@@ -64,11 +57,11 @@ class TableOutcome:
     kept_at: int | None = None  # the attempt whose reply was kept
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # this table's own: its model calls and its runs in the rounds
     problems: list[Problem] = field(default_factory=list)
     note: str = ""
     diff: str = ""
-    mutation: str = ""
+    mutation: MutationScore | None = None  # the kept tests' score
 
     @property
     def errors(self) -> list[str]:
@@ -83,15 +76,23 @@ class FillReport:
     outcomes: list[TableOutcome]
     sandbox: str = ""
     rounds: int = 0
+    runs: int = 0  # worker runs in the rounds: real, probe and mutant runs
     jvm_starts: int = 0
     round_seconds: float = 0.0
+    each_round: list[tuple[float, float]] = field(default_factory=list)  # (seconds, of which set-up) per round
     test_seconds: float = 0.0
     mutation_seconds: float = 0.0
     audit_path: Path | None = None
+    written: list[str] = field(default_factory=list)  # repo-relative files the fill wrote, in order
+    cost_usd: Decimal | None = None  # estimated from the tokens and scaffolder/prices.py; None: unknown
 
     @property
     def failed(self) -> list[TableOutcome]:
         return [o for o in self.outcomes if o.status.bad]
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        return sum(o.prompt_tokens for o in self.outcomes), sum(o.completion_tokens for o in self.outcomes)
 
 
 @dataclass
@@ -105,10 +106,9 @@ class _Table:
     existing_tests: list[str]
     baseline: dict[str, str | None] = field(default_factory=dict)  # repo-relative path -> digest when the fill began
     reply: str = ""
-    cache_key: str = ""
+    answer: Answer | None = None  # the model's last answer (its cache entry is dropped when it fails)
     files: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
     regressions: list[str] = field(default_factory=list)  # tests pinning rows the probe found breaking the contract
 
     def fail(self, *problems: Problem) -> None:
@@ -125,39 +125,6 @@ class _Table:
         self.files[self.test_target] = self.files[self.test_target].rstrip("\n") + "\n" + "".join(tests)
 
 
-def select_tables(tables: TablesFile, layer: str, names: Sequence[str] = ()) -> list[TableSpec]:
-    if layer not in (*LAYERS, "all"):
-        raise ScaffoldError(f"layer {layer!r} is unknown: use bronze, silver, gold or all")
-    chosen = [t for t in tables.tables if layer == "all" or t.layer == layer]
-    if names:
-        known = {t.name for t in chosen}
-        unknown = [n for n in names if n not in known]
-        if unknown:
-            raise ScaffoldError(
-                f"--table {', '.join(unknown)}: not a {layer} table in tables.yml (known: {', '.join(sorted(known)) or 'none'})"
-            )
-        chosen = [t for t in chosen if t.name in names]
-    return chosen
-
-
-def choose_sandbox(setting: str, environ: Mapping[str, str], offline: bool = False) -> tuple[Sandbox, str]:
-    """The sandbox for the round and a sentence for the summary and the audit log.
-
-    Code from a model (or an agent, or a person's disk) never runs unconfined unless the user
-    opted out; the offline generator's own code (written by this program from tables.yml) may,
-    when no sandbox exists here.
-    """
-    try:
-        sandbox = resolve_sandbox(setting, environ)
-    except SandboxUnavailable as exc:
-        if not offline:
-            raise
-        return Sandbox(), f"no sandbox: {exc.reason}; the offline generator's own code ran unconfined"
-    if setting == "off":
-        return sandbox, "sandbox OFF (opted out): model-written code ran with your user's rights"
-    return sandbox, f"sandbox: {sandbox.describe()}"
-
-
 def fill(
     project: Project,
     layer: str,
@@ -167,62 +134,36 @@ def fill(
     progress: Progress | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> FillReport:
-    environ = os.environ if environ is None else environ
-    notify = progress or (lambda table, event: None)
-    settings = project.settings
-    provider, announcement = resolve_provider(settings, environ)
-    tables = project.tables()
-    specs = select_tables(tables, layer, names)
-    sandbox, sandbox_note = (Sandbox(), "--dry-run: nothing from the reply runs") if dry_run else (None, "")
-    if sandbox is None:
-        sandbox, sandbox_note = choose_sandbox(settings.sandbox, environ, offline=provider.name == "offline")
-    redactor = Redactor.from_environment(environ, repo=project.root)
-    manifest = load_manifest(project.root)
-    audit = AuditLog(project.root, redactor)
-    cache = ReplyCache(project.root)
-    report = FillReport(provider.name, provider.model, announcement, [], sandbox_note, audit_path=audit.path)
-    audit.record(stage="run", provider=provider.name, model=provider.model, sandbox=sandbox_note, dry_run=dry_run)
-    builder = PromptBuilder(project.root, project.package, tables, settings.prompt_token_budget)
-
-    pending = [
-        item
-        for spec in specs
-        if (item := _prepare(project, manifest, builder, report, spec, dry_run, force)) is not None
-    ]
-    if not dry_run:
-        save_manifest(project.root, manifest)
-
-    round_settings = RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds)
-    # One sandbox and one Spark server for every round of this fill, started now: it boots and
-    # warms up while the model writes the first replies.
-    spark = RoundSpark(project.root, sandbox, environ) if pending and not dry_run else None
-    try:
-        if spark is not None:
-            spark.start()
-        _attempts(
-            project,
-            manifest,
-            provider,
-            tables,
-            cache,
-            audit,
-            redactor,
-            builder,
-            report,
-            pending,
-            settings,
-            round_settings,
-            sandbox,
-            spark,
-            environ,
-            dry_run,
-            notify,
+    with EngineSession(project, environ, progress, dry_run=dry_run) as session:
+        specs = select_tables(session.tables, layer, names)
+        provider = session.provider
+        report = FillReport(
+            provider.name, provider.model, session.announcement, [], session.sandbox_note, audit_path=session.audit.path
         )
-    finally:
-        if spark is not None:
-            spark.close()
-            report.jvm_starts = spark.jvm_starts
-    _sanitize(report, redactor)
+        session.audit.record(
+            stage="run", provider=provider.name, model=provider.model, sandbox=session.sandbox_note, dry_run=dry_run
+        )
+        manifest = load_manifest(project.root)
+        pending = [
+            item
+            for spec in specs
+            if (item := _prepare(project, manifest, session.prompts, report, spec, dry_run, force)) is not None
+        ]
+        if not dry_run:
+            save_manifest(project.root, manifest)
+        if pending:
+            session.start_spark()  # it boots and warms up while the model writes the first replies
+        try:
+            _attempts(session, manifest, report, pending)
+        finally:
+            session.close()
+            report.jvm_starts = session.jvm_starts
+            if session.isolation_note:
+                report.sandbox = f"{report.sandbox}; {session.isolation_note}"
+    _sanitize(report, session.redactor)
+    tokens_in, tokens_out = report.tokens
+    if tokens_in or tokens_out:
+        report.cost_usd = project.settings.price_table().cost(provider.model, tokens_in, tokens_out)
     return report
 
 
@@ -233,73 +174,56 @@ def _sanitize(report: FillReport, redactor: Redactor) -> None:
         outcome.diff, outcome.note = redactor.text(outcome.diff), redactor.text(outcome.note)
 
 
-def _attempts(
-    project: Project,
-    manifest: Manifest,
-    provider: Provider,
-    tables: TablesFile,
-    cache: ReplyCache,
-    audit: AuditLog,
-    redactor: Redactor,
-    builder: PromptBuilder,
-    report: FillReport,
-    pending: list[_Table],
-    settings: Any,
-    round_settings: RoundSettings,
-    sandbox: Sandbox,
-    spark: RoundSpark | None,
-    environ: Mapping[str, str],
-    dry_run: bool,
-    notify: Progress,
-) -> None:
+def _attempts(session: EngineSession, manifest: Manifest, report: FillReport, pending: list[_Table]) -> None:
+    project, settings, notify = session.project, session.settings, session.notify
     for attempt in range(1, settings.max_attempts + 1):
         if not pending:
             break
         for item in pending:
             item.outcome.attempts, item.problems = attempt, []
-        _ask_all(provider, pending, tables, project, cache, audit, redactor, attempt, settings.jobs, notify)
+        _ask_all(session, pending, attempt)
         for item in pending:
             if not item.problems:
-                item.problems = _static_checks(project, tables, item)
+                notify(item.spec.name, "checking the reply (ruff, safe subset)")
+                item.problems = _static_checks(project, session.tables, item)
         _ruff_all(project, [item for item in pending if not item.problems])
         for item in pending:  # every rule a file breaks, so one repair can fix them all
             if item.files and not any(p.kind in (ProblemKind.PROVIDER, ProblemKind.REPLY) for p in item.problems):
-                item.problems += _safe_subset(project, tables, item)
+                item.problems += _safe_subset(project, session.tables, item)
             if not item.problems:
                 item.add_regressions()
         for item in pending:
-            audit.record(table=item.spec.name, attempt=attempt, stage="static", errors=[str(p) for p in item.problems])
+            session.audit.record(
+                table=item.spec.name, attempt=attempt, stage="static", errors=[str(p) for p in item.problems]
+            )
         ready = [item for item in pending if not item.problems]
-        if ready and dry_run:
+        if ready and session.dry_run:
             for item in ready:
                 _keep(project, manifest, item, attempt, dry_run=True)
+                notify(item.spec.name, item.outcome.status.value)
         elif ready:
             for item in ready:
-                notify(item.spec.name, "testing in the sandbox")
-            result = run_round(
-                project.root,
-                project.package,
-                [Candidate(i.spec, i.files, i.existing_tests, settings.mutants) for i in ready],
-                round_settings,
-                sandbox,
-                environ,
-                spark=spark,
-            )
+                notify(item.spec.name, "in the round: tests twice, probes, mutants")
+            result = session.judge([Candidate(i.spec, i.files, i.existing_tests, settings.mutants) for i in ready])
             report.rounds += 1
+            report.runs += result.runs
             report.round_seconds += result.seconds
+            report.each_round.append((result.seconds, result.setup_seconds))
             report.test_seconds += result.test_seconds
             report.mutation_seconds += result.mutation_seconds
             for item in ready:
                 verdict = result.verdicts[item.spec.name]
+                item.outcome.seconds += verdict.seconds
                 item.problems = verdict.problems
                 item.regressions += [t for t in verdict.regressions if t not in item.regressions]
-                _record_verdict(audit, item, attempt, verdict, result.seconds)
+                _record_verdict(session.audit, item, attempt, verdict, result.seconds)
                 if verdict.passed:
-                    item.outcome.mutation = str(verdict.mutation or "")
+                    item.outcome.mutation = verdict.mutation
                     _keep(project, manifest, item, attempt, dry_run=False)
-                    notify(item.spec.name, "filled")
+                    report.written += [rel for rel in item.files if item.outcome.status is TableStatus.FILLED]
+                    notify(item.spec.name, item.outcome.status.value)
             save_manifest(project.root, manifest)
-        pending = _next_attempt(pending, builder, cache, attempt, settings.max_attempts, notify)
+        pending = _next_attempt(session, pending, attempt)
 
 
 def _prepare(
@@ -346,24 +270,22 @@ def _digest_of(path: Path) -> str | None:
     return digest(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def _next_attempt(
-    pending: list[_Table], builder: PromptBuilder, cache: ReplyCache, attempt: int, max_attempts: int, notify: Progress
-) -> list[_Table]:
+def _next_attempt(session: EngineSession, pending: list[_Table], attempt: int) -> list[_Table]:
     """Tables still to try: the rest either failed for good or get a repair prompt."""
+    max_attempts = session.settings.max_attempts
     still = []
     for item in pending:
         if item.outcome.status is not TableStatus.PENDING:  # kept, or refused at the last moment
             continue
-        if item.cache_key and item.problems:
-            cache.drop(item.cache_key)  # a reply that failed its checks is not worth replaying
+        if item.answer is not None and item.problems:
+            session.forget(item.answer)
         if any(p.kind.fatal for p in item.problems) or attempt == max_attempts:
             item.outcome.status = TableStatus.FAILED
             item.outcome.problems = item.problems
-            item.outcome.seconds = time.perf_counter() - item.started
-            notify(item.spec.name, "failed")
+            session.notify(item.spec.name, "failed")
             continue
         errors = [str(p) for p in item.problems]
-        item.prompt = builder.repair(item.prompt, item.spec, item.reply, attempt + 1, max_attempts, errors)
+        item.prompt = session.prompts.repair(item.prompt, item.spec, item.reply, attempt + 1, max_attempts, errors)
         still.append(item)
     return still
 
@@ -396,80 +318,38 @@ def _test_target(project: Project, manifest: Manifest, spec: TableSpec, force: b
     text = path.read_text(encoding="utf-8")
     if is_stub_test(text) or (manifest.files.get(rel) == digest(text)):
         return rel, []
-    return rel.replace(".py", "_scaffold.py"), [rel]
+    return spec.scaffold_test_path(), [rel]
 
 
-def _ask_all(
-    provider: Provider,
-    items: list[_Table],
-    tables: TablesFile,
-    project: Project,
-    cache: ReplyCache,
-    audit: AuditLog,
-    redactor: Redactor,
-    attempt: int,
-    jobs: int,
-    notify: Progress,
-) -> None:
+def _ask_all(session: EngineSession, items: list[_Table], attempt: int) -> None:
+    """Every table's prompt to the model at once (`jobs` in parallel): the replies come back meanwhile."""
+    package, name = session.project.package, session.provider.name
+
     def ask(item: _Table) -> None:
-        notify(item.spec.name, f"asking {provider.name} (attempt {attempt})")
-        key = cache.key(provider.name, provider.model, item.prompt.hash)
-        item.cache_key = key
-        cached = cache.get(key)
-        call = {
-            "table": item.spec.name,
-            "attempt": attempt,
-            "stage": "model",
-            "provider": provider.name,
-            "model": provider.model,
-            "prompt_hash": item.prompt.hash,
-            "prompt_tokens_estimate": item.prompt.tokens,
-        }
-        messages = [{**m, "content": redactor.text(m["content"])} for m in item.prompt.messages]
-        try:
-            if cached is not None:
-                completion = Completion(cached["text"], 0, 0, cached.get("finish_reason"), 0.0)
-            else:
-                completion = provider.complete(Request(messages, item.spec, tables, project.package))
-        except ProviderError as exc:
-            item.fail(Problem(ProblemKind.PROVIDER, str(exc)))
-            audit.record(**call, error=str(exc))
-            return
-        item.reply = completion.text
-        item.outcome.prompt_tokens += completion.prompt_tokens
-        item.outcome.completion_tokens += completion.completion_tokens
-        audit.record(
-            **call,
-            prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens,
-            latency=round(completion.latency, 3),
-            cached=cached is not None,
-            finish_reason=completion.finish_reason,
-            exemplars=item.prompt.exemplars,
-        )
-        allowed = {item.spec.module_path(project.package), item.spec.test_path()}
-        try:
-            parsed = parse_reply(completion.text, allowed, completion.finish_reason)
-        except ReplyError as exc:
-            item.fail(Problem(ProblemKind.REPLY, str(exc)))
-            return
-        if cached is None:
-            cache.put(key, {"text": completion.text, "finish_reason": completion.finish_reason})
-        item.files = dict(parsed.files)
+        session.notify(item.spec.name, f"asking {name} (attempt {attempt})")
+        allowed = {item.spec.module_path(package), item.spec.test_path()}
+        answer = item.answer = session.ask(item.spec, item.prompt, allowed, attempt)
+        item.reply, item.files = answer.reply, dict(answer.files)
+        asked_for = item.spec.test_path()
+        if item.test_target != asked_for and asked_for in item.files:  # a person's test file is there
+            item.files[item.test_target] = item.files.pop(asked_for)
+        item.outcome.seconds += answer.seconds
+        item.outcome.prompt_tokens += answer.prompt_tokens
+        item.outcome.completion_tokens += answer.completion_tokens
+        item.fail(*answer.problems)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, session.settings.jobs)) as pool:
         list(pool.map(ask, items))
 
 
 def _static_checks(project: Project, tables: TablesFile, item: _Table) -> list[Problem]:
     spec = item.spec
     module_rel = spec.module_path(project.package)
-    test_rel = spec.test_path()
     problems: list[Problem] = []
     if module_rel not in item.files:
         problems.append(Problem(ProblemKind.REPLY, f"no file {module_rel}"))
-    if test_rel not in item.files:
-        problems.append(Problem(ProblemKind.REPLY, f"no tests ({test_rel} is missing)"))
+    if item.test_target not in item.files:
+        problems.append(Problem(ProblemKind.REPLY, f"no tests ({spec.test_path()} is missing)"))
     for rel, text in item.files.items():
         tree, syntax = checks.parse(rel, text)
         problems += syntax
@@ -509,16 +389,12 @@ def _ruff_all(project: Project, items: list[_Table]) -> None:
         if problems:
             item.fail(*problems)
             continue
-        test_rel = item.spec.test_path()
         item.files = {rel: fixed[rel] for rel in item.files}
-        if item.test_target != test_rel:
-            item.files[item.test_target] = item.files.pop(test_rel)
 
 
 def _keep(project: Project, manifest: Manifest, item: _Table, attempt: int, dry_run: bool) -> None:
     """Write the kept files, unless a person edited one of them while the fill ran."""
     outcome = item.outcome
-    outcome.seconds = time.perf_counter() - item.started
     diffs = []
     for rel, text in item.files.items():
         path = project.root / rel

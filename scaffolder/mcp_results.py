@@ -9,7 +9,7 @@ values, paths repo-relative strings.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -27,6 +27,15 @@ if TYPE_CHECKING:
 
 ModuleStateName = Literal["missing", "stub", "filled", "broken"]
 FillStatus = Literal["pending", "filled", "would-write", "skipped", "failed", "refused"]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def published(model: type[M], report: object, **values: object) -> M:
+    """`model` from an engine's report: each field that `values` does not give is the report's
+    attribute of the same name, so a field shared by the two is named once (in the model)."""
+    taken = {name: getattr(report, name) for name in model.model_fields if name not in values}
+    return model.model_validate({**taken, **values})
 
 
 # list_tables ------------------------------------------------------------------------------------
@@ -76,6 +85,12 @@ def added_result(result: AddReport) -> Added:
 # fill_layer -------------------------------------------------------------------------------------
 
 
+class Score(BaseModel):
+    killed: int
+    required: int
+    equivalent: int = Field(description="mutants no test input can tell from the module")
+
+
 class FilledTable(BaseModel):
     name: str
     layer: str
@@ -92,6 +107,7 @@ class FilledTable(BaseModel):
     note: str
     diff: str = Field(description="unified diff of what was (or, in a dry run, would be) written")
     mutation: str = Field(description="the kept tests' mutation score, e.g. '9/9 mutants killed (...)'")
+    mutation_score: Score | None = Field(default=None, description="the same score as numbers")
 
 
 class Filled(BaseModel):
@@ -108,44 +124,28 @@ class Filled(BaseModel):
 
 
 def filled_table(outcome: TableOutcome) -> FilledTable:
-    return FilledTable(
-        name=outcome.name,
-        layer=outcome.layer,
+    return published(
+        FilledTable,
+        outcome,
         status=outcome.status.value,
-        attempts=outcome.attempts,
-        kept_at=outcome.kept_at,
-        prompt_tokens=outcome.prompt_tokens,
-        completion_tokens=outcome.completion_tokens,
-        seconds=outcome.seconds,
         problems=outcome.errors,
-        note=outcome.note,
-        diff=outcome.diff,
-        mutation=outcome.mutation,
+        mutation=str(outcome.mutation or ""),
+        mutation_score=score(outcome.mutation),
     )
 
 
 def filled_result(report: FillReport, dry_run: bool, audit_log: str | None) -> Filled:
-    return Filled(
-        provider=report.provider,
-        model=report.model,
-        announcement=report.announcement,
+    return published(
+        Filled,
+        report,
         dry_run=dry_run,
-        sandbox=report.sandbox,
         failed=[o.name for o in report.failed],
         tables=[filled_table(o) for o in report.outcomes],
-        rounds=report.rounds,
-        jvm_starts=report.jvm_starts,
         audit_log=audit_log,
     )
 
 
 # validate ---------------------------------------------------------------------------------------
-
-
-class Score(BaseModel):
-    killed: int
-    required: int
-    equivalent: int = Field(description="mutants no test input can tell from the module")
 
 
 class Mutant(BaseModel):
@@ -223,22 +223,12 @@ class MoreTests(BaseModel):
 
 
 def more_tests_result(report: TestAgentReport) -> MoreTests:
-    return MoreTests(
-        table=report.table,
-        provider=report.provider,
-        model=report.model,
-        announcement=report.announcement,
-        sandbox=report.sandbox,
-        test_file=report.test_file,
-        coverage_before=report.coverage_before,
-        coverage_after=report.coverage_after,
+    return published(
+        MoreTests,
+        report,
         mutation_before=str(report.mutation_before or "no mutants"),
         mutation_after=str(report.mutation_after or "no mutants"),
-        kept=list(report.kept),
-        rejected=dict(report.rejected),
         problems=[str(p) for p in report.problems],
-        rounds=report.rounds,
-        jvm_starts=report.jvm_starts,
     )
 
 
@@ -257,16 +247,7 @@ class Profiled(BaseModel):
 
 
 def profiled_result(result: ProfileReport) -> Profiled:
-    return Profiled(
-        table=result.table,
-        profile=result.profile,
-        profile_path=result.profile_path,
-        diff=result.diff,
-        applied=result.applied,
-        notes=list(result.notes),
-        spark_jobs=result.spark_jobs,
-        proposed={key: list(value) for key, value in result.proposed.items()},
-    )
+    return published(Profiled, result)
 
 
 # doctor -----------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ from scaffolder.mcp_results import (
     profiled_result,
     validated_result,
 )
+from scaffolder.progress import Progress, label
 from scaffolder.project import Project, load_project
 
 T = TypeVar("T")
@@ -123,9 +124,9 @@ def titled(title: str, hints: ToolAnnotations) -> dict[str, Any]:
 
 # The progress events at which an engine may stop: it is about to ask a model or start a round,
 # and has nothing half-written. (The engines have no cancellation hook of their own yet.)
-FILL_SAFE_POINTS = ("asking ", "testing in the sandbox")
+FILL_SAFE_POINTS = ("asking ", "in the round:")
 TESTS_SAFE_POINTS = ("asking ", "running ")
-VALIDATE_SAFE_POINTS = ("running ",)
+VALIDATE_SAFE_POINTS = ("in the round:",)
 GATE_POLL_SECONDS = 0.1
 
 log = logging.getLogger("scaffold.serve")
@@ -207,6 +208,17 @@ class Reporter:
     def stop_if_cancelled(self) -> None:
         if self._cancelled.is_set():
             raise ToolCancelled("the client cancelled the request")
+
+    def step(self, event: str, safe_points: tuple[str, ...], shown: str = "") -> None:
+        """An engine's progress event: an event that starts with one of its safe points stops a
+        cancelled request first; then `shown` (default: the event) becomes a notification."""
+        if event.startswith(safe_points):
+            self.stop_if_cancelled()
+        self(shown or event)
+
+    def progress(self, safe_points: tuple[str, ...]) -> Progress:
+        """An engine's `progress(table, event)`: each event a step (see `step`), shown with its table."""
+        return lambda table, event: self.step(event, safe_points, label(table, event))
 
 
 class ScaffoldServer(MCPServer):
@@ -303,6 +315,12 @@ async def run_engine(ctx: Context | None, work: Callable[[Reporter], T]) -> T:
     return results[0]
 
 
+async def run_tool(ctx: Context | None, work: Callable[[Reporter], T]) -> T:
+    """A tool's engine run (run_engine) with the CLI's one-line errors (tool_errors)."""
+    with tool_errors():
+        return await run_engine(ctx, work)
+
+
 _TABLE_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 # The server ------------------------------------------------------------------------------------
@@ -364,8 +382,7 @@ def build_server(project_dir: Path) -> ScaffoldServer:
                 )
             return added_result(result)
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.tool(
         **titled("Fill a layer's stubs", FILLS_STUBS),
@@ -386,18 +403,13 @@ def build_server(project_dir: Path) -> ScaffoldServer:
         from scaffolder.fill import fill
 
         def work(reporter: Reporter) -> Filled:
-            def progress(table: str, event: str) -> None:
-                if event.startswith(FILL_SAFE_POINTS):
-                    reporter.stop_if_cancelled()
-                reporter(f"{table}: {event}")
-
+            progress = reporter.progress(FILL_SAFE_POINTS)
             with gate.held(reporter):
                 repo = project({"provider": provider, "model": model})
                 report = fill(repo, layer, tables or (), dry_run=dry_run, progress=progress)
             return filled_result(report, dry_run, _relative(repo, report.audit_path))
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.tool(
         **titled("Validate tables", READS_THE_REPO),
@@ -410,17 +422,12 @@ def build_server(project_dir: Path) -> ScaffoldServer:
         from scaffolder.validate import validate as validate_tables
 
         def work(reporter: Reporter) -> Validated:
-            def progress(event: str) -> None:
-                if event.startswith(VALIDATE_SAFE_POINTS):
-                    reporter.stop_if_cancelled()
-                reporter(event)
-
             with gate.held(reporter):
+                progress = reporter.progress(VALIDATE_SAFE_POINTS)
                 report = validate_tables(project(), layer, tables or (), progress=progress)
             return validated_result(report)
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.tool(
         **titled("Generate more tests", APPENDS_TESTS),
@@ -442,18 +449,13 @@ def build_server(project_dir: Path) -> ScaffoldServer:
         from scaffolder.testagent import generate_tests as more_tests
 
         def work(reporter: Reporter) -> MoreTests:
-            def progress(event: str) -> None:
-                if event.startswith(TESTS_SAFE_POINTS):
-                    reporter.stop_if_cancelled()
-                reporter(event)
-
             with gate.held(reporter):
                 repo = project({"provider": provider, "model": model})
+                progress = reporter.progress(TESTS_SAFE_POINTS)
                 report = more_tests(repo, table, target_coverage, max_rounds, progress=progress)
             return more_tests_result(report)
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.tool(
         **titled("Profile data", PROFILES),
@@ -485,8 +487,7 @@ def build_server(project_dir: Path) -> ScaffoldServer:
                 result = profile_table(repo, where, table, apply=apply, progress=reporter)
             return profiled_result(result)
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.tool(
         **titled("Check the repo (doctor)", READS_THE_REPO_AND_TEMPLATE),
@@ -502,8 +503,7 @@ def build_server(project_dir: Path) -> ScaffoldServer:
             reporter("checking tables, modules, merge leftovers, template drift and config")
             return diagnosis_result(run_doctor(project()))
 
-        with tool_errors():
-            return await run_engine(ctx, work)
+        return await run_tool(ctx, work)
 
     @server.resource(
         "lakeforge://tables.yml",

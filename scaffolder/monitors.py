@@ -566,40 +566,35 @@ def contract_monitors(spec: TableSpec, full_name: str, context: _Context) -> lis
     if context.audiences:
         shared["audiences"] = context.audiences
     source = DataSource(table=_mc_table(full_name))
+
+    def invalid_rows(
+        name: str, promise: str, operator: Literal["AND", "OR"], conditions: list[ValidationCondition]
+    ) -> ValidationMonitor:
+        """A validation monitor of `promise`: it alerts on the rows its conditions match (OR: any, AND: all)."""
+        return ValidationMonitor(
+            name=f"{prefix}_{name}",
+            description=_describe(promise, origin),
+            data_source=source,
+            alert_condition=ValidationCondition(type="GROUP", operator=operator, conditions=conditions),
+            **shared,
+        )
+
     found: list[_Monitor] = []
     not_null = [c for c in spec.not_null_columns() if c not in METADATA_COLUMNS]
     if not_null:
-        found.append(
-            ValidationMonitor(
-                name=f"{prefix}_not_null",
-                description=_describe(f"{', '.join(not_null)} of {full_name} hold no nulls (NOT NULL)", origin),
-                data_source=source,
-                alert_condition=ValidationCondition(
-                    type="GROUP",
-                    operator="OR",
-                    conditions=[
-                        ValidationCondition(
-                            type="UNARY", predicate=ValidationPredicate(name="null"), value=[ValidationField(field=c)]
-                        )
-                        for c in not_null
-                    ],
-                ),
-                **shared,
+        nulls = [
+            ValidationCondition(
+                type="UNARY", predicate=ValidationPredicate(name="null"), value=[ValidationField(field=c)]
             )
+            for c in not_null
+        ]
+        found.append(
+            invalid_rows("not_null", f"{', '.join(not_null)} of {full_name} hold no nulls (NOT NULL)", "OR", nulls)
         )
     for name, sql in spec.checks.items():
+        broken = [ValidationCondition(type="SQL", sql=f"NOT COALESCE(({sql}), FALSE)")]
         found.append(
-            ValidationMonitor(
-                name=f"{prefix}_check_{name}",
-                description=_describe(f"every row of {full_name} meets check {name}: {sql}", origin),
-                data_source=source,
-                alert_condition=ValidationCondition(
-                    type="GROUP",
-                    operator="AND",
-                    conditions=[ValidationCondition(type="SQL", sql=f"NOT COALESCE(({sql}), FALSE)")],
-                ),
-                **shared,
-            )
+            invalid_rows(f"check_{name}", f"every row of {full_name} meets check {name}: {sql}", "AND", broken)
         )
     if spec.keys:
         keys = ", ".join(quoted(k) for k in spec.keys)

@@ -225,22 +225,12 @@ def _modeled(spec: TableSpec, checks: dict[str, Condition]) -> set[str]:
 
 
 def _literals(checks: dict[str, Condition]) -> list[Any]:
-    found: list[Any] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, tuple) and node:
-            if node[0] == "lit" and node[1] is not None and not isinstance(node[1], bool):
-                found.append(node[1])
-            else:
-                for part in node[1:]:
-                    walk(part)
-        elif isinstance(node, list):
-            for part in node:
-                walk(part)
-
-    for check in checks.values():
-        walk(check.tree)
-    return found
+    return [
+        node[1]
+        for check in checks.values()
+        for node in check.nodes()
+        if node[0] == "lit" and node[1] is not None and not isinstance(node[1], bool)
+    ]
 
 
 def _candidates(type_string: str, literals: list[Any]) -> list[Any]:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lakeforge.tables import TABLES_FILE, TablesFile, load_tables
 from scaffolder.errors import ProviderName, SandboxName, ScaffoldError
+from scaffolder.prices import DEFAULT_PRICES, Price, PriceTable
 
 if sys.version_info >= (3, 11):
     import tomllib as tomllib  # re-exported: doctor reads pyproject.toml with it
@@ -48,6 +49,14 @@ class ScaffoldSettings(BaseModel):
         default_factory=list,
         description="modules generated code may import besides pyspark.sql, lakeforge and the stdlib basics",
     )
+    prices: dict[str, Price] = Field(
+        default_factory=dict,
+        description="USD per million tokens by model, over scaffolder/prices.py: {my-endpoint = {input = 1, output = 2}}",
+    )
+
+    def price_table(self) -> PriceTable:
+        """The list prices with this repo's own (a negotiated rate, a private endpoint) on top."""
+        return PriceTable(prices={**DEFAULT_PRICES.prices, **{k.lower(): v for k, v in self.prices.items()}})
 
 
 ENV_SETTINGS = {

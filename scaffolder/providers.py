@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import openai
 
 from lakeforge.tables import TablesFile, TableSpec
-from scaffolder.errors import ProviderName, ScaffoldError
+from scaffolder.errors import ProviderName, ScaffoldError, first_line
 from scaffolder.offline import OfflineUnsupported, offline_reply
 from scaffolder.project import ScaffoldSettings
 
@@ -208,7 +208,7 @@ class DatabricksAuth:
         except Exception as exc:
             raise ProviderError(
                 f"databricks ({self.config.host}): the credentials could not be refreshed "
-                f"({_first_line(exc)}); run `databricks auth login` or check DATABRICKS_HOST / DATABRICKS_TOKEN"
+                f"({first_line(exc)}); run `databricks auth login` or check DATABRICKS_HOST / DATABRICKS_TOKEN"
             ) from None
         request.headers.update(headers)
         return request
@@ -331,13 +331,9 @@ def _databricks_config(environ: Mapping[str, str]) -> Config:
         headers = config.authenticate()
     except Exception as exc:
         raise ScaffoldError(
-            f"provider databricks: no usable credentials ({_first_line(exc)}); run `databricks auth login` "
+            f"provider databricks: no usable credentials ({first_line(exc)}); run `databricks auth login` "
             "or set DATABRICKS_HOST and DATABRICKS_TOKEN"
         ) from None
     if not config.host or not headers.get("Authorization"):
         raise ScaffoldError("provider databricks: no host or token; set DATABRICKS_HOST and DATABRICKS_TOKEN")
     return config
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0]

@@ -11,7 +11,7 @@ table needs a model. It evaluates data, never code: no name is looked up outside
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -41,22 +41,19 @@ class Condition:
     text: str
     tree: tuple[Any, ...]
 
-    def columns(self) -> set[str]:
-        found: set[str] = set()
-
-        def walk(node: Any) -> None:
+    def nodes(self) -> Iterator[tuple[Any, ...]]:
+        """Every node of the tree, depth first in source order: ("col", name), ("lit", value), ..."""
+        pending: list[Any] = [self.tree]
+        while pending:
+            node = pending.pop()
             if isinstance(node, tuple) and node:
-                if node[0] == "col":
-                    found.add(node[1])
-                else:
-                    for part in node[1:]:
-                        walk(part)
+                yield node
+                pending.extend(reversed(node[1:]))
             elif isinstance(node, list):
-                for part in node:
-                    walk(part)
+                pending.extend(reversed(node))
 
-        walk(self.tree)
-        return found
+    def columns(self) -> set[str]:
+        return {node[1] for node in self.nodes() if node[0] == "col"}
 
     def evaluate(self, row: Mapping[str, Any]) -> bool | None:
         value = _eval(self.tree, row)

@@ -25,7 +25,7 @@ import yaml
 
 from lakeforge.errors import ConfigError
 from lakeforge.tables import TABLES_FILE, TablesFile, parse_tables
-from scaffolder.errors import ScaffoldError
+from scaffolder.errors import ScaffoldError, first_line
 
 _BREAKS = ("\r\n", "\r", "\n", "\x85", "\u2028", "\u2029")  # PyYAML's line breaks: its marks count these
 _YAML_LINES = re.compile(r"[^\r\n\x85\u2028\u2029]*(?:\r\n|[\r\n\x85\u2028\u2029]|$)")
@@ -105,16 +105,13 @@ def append_entry(text: str, entry: Mapping[str, Any]) -> str:
     """tables.yml's text with `entry` appended after the last table, every existing line kept."""
     eol = _eol(text)
     block = eol + entry_text(entry, list_indent(text), eol)
-    empty = re.compile(r"^tables:[ \t]*\[\][ \t]*(?:#.*)?$", flags=re.M)
+    # `\r?$`: in a file with CRLF line breaks, `$` stands before the "\n", after the "\r".
+    empty = re.compile(r"^tables:[ \t]*\[\][ \t]*(?:#[^\r\n]*)?(\r?)$", flags=re.M)
     if empty.search(text):
-        return empty.sub("tables:", text, count=1).rstrip("\r\n") + eol + block
-    if re.search(r"^tables:[ \t]*(?:#.*)?$", text, flags=re.M):
+        return empty.sub(r"tables:\1", text, count=1).rstrip("\r\n") + eol + block
+    if re.search(r"^tables:[ \t]*(?:#[^\r\n]*)?\r?$", text, flags=re.M):
         return text.rstrip("\r\n") + eol + block
     return text.rstrip("\r\n") + f"{eol}tables:{eol}" + block
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
 
 
 def _true_end(node: yaml.Node) -> yaml.Mark:
@@ -130,7 +127,7 @@ def entry_node(text: str, table: str) -> yaml.MappingNode:
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
-        raise ScaffoldError(f"{TABLES_FILE} is not valid YAML ({_first_line(exc)}); fix it first") from None
+        raise ScaffoldError(f"{TABLES_FILE} is not valid YAML ({first_line(exc)}); fix it first") from None
     if isinstance(root, yaml.MappingNode):
         for key, value in root.value:
             if key.value == "tables" and isinstance(value, yaml.SequenceNode):
@@ -190,7 +187,7 @@ def validated(text: str, nothing_written: str = "nothing was written") -> Tables
     try:
         return parse_tables(yaml.safe_load(text), TABLES_FILE)
     except yaml.YAMLError as exc:
-        raise ScaffoldError(f"{TABLES_FILE} is not valid YAML ({_first_line(exc)}); fix it first") from None
+        raise ScaffoldError(f"{TABLES_FILE} is not valid YAML ({first_line(exc)}); fix it first") from None
     except ConfigError as exc:
         raise ScaffoldError(f"{exc} ({nothing_written})") from None
 

@@ -12,30 +12,22 @@ report says the mutation score and the coverage before and after.
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lakeforge.tables import TableSpec
 from scaffolder import checks, safe_subset
-from scaffolder.audit import AuditLog, ReplyCache
 from scaffolder.errors import ScaffoldError
-from scaffolder.fill import choose_sandbox
+from scaffolder.merging import merge_tests, named_tests
 from scaffolder.problems import Problem, ProblemKind
+from scaffolder.progress import Progress
 from scaffolder.project import Project
-from scaffolder.prompts import Prompt, PromptBuilder
-from scaffolder.providers import Completion, Provider, ProviderError, Request, resolve_provider
-from scaffolder.redact import Redactor
-from scaffolder.replies import ReplyError, parse_reply
+from scaffolder.prompts import Prompt
+from scaffolder.session import EngineSession
 from scaffolder.stubs import ModuleState, module_state
-from scaffolder.test_merge import merge_tests, test_names
-from scaffolder.validation import Candidate, Coverage, MutationScore, RoundSettings, RoundSpark, Verdict, run_round
+from scaffolder.validation import Candidate, Coverage, MutationScore, Verdict
 from scaffolder.writer import atomic_write, digest, load_manifest, save_manifest
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -81,102 +73,46 @@ def generate_tests(
     environ: Mapping[str, str] | None = None,
     progress: Progress | None = None,
 ) -> TestAgentReport:
-    environ = os.environ if environ is None else environ
-    notify = progress or (lambda event: None)
-    settings = project.settings
     spec = resolve_table(project, target)
     module_rel, test_rel = spec.module_path(project.package), spec.test_path()
     state = module_state(project.root / module_rel)
     if state is not ModuleState.FILLED:
         raise ScaffoldError(f"{module_rel} is {state.value}: `scaffold test` adds tests to a finished transformation")
-    provider, announcement = resolve_provider(settings, environ)
-    if provider.name == "offline":
-        raise ScaffoldError(
-            "scaffold test needs a model provider (OPENAI_API_KEY, DATABRICKS_HOST, ...): the offline generator "
-            "writes tests only with the transformation"
+    with EngineSession(project, environ, progress) as session:
+        provider = session.provider
+        if provider.name == "offline":
+            raise ScaffoldError(
+                "scaffold test needs a model provider (OPENAI_API_KEY, DATABRICKS_HOST, ...): the offline generator "
+                "writes tests only with the transformation"
+            )
+        report = TestAgentReport(
+            spec.name, provider.name, provider.model, session.announcement, session.sandbox_note, test_rel
         )
-    sandbox, note = choose_sandbox(settings.sandbox, environ)
-    report = TestAgentReport(spec.name, provider.name, provider.model, announcement, note, test_rel)
-    redactor = Redactor.from_environment(environ, repo=project.root)
-    audit = AuditLog(project.root, redactor)
-    cache = ReplyCache(project.root)
-    builder = PromptBuilder(project.root, project.package, project.tables(), settings.prompt_token_budget)
+        session.start_spark()  # one sandboxed Spark for every round of the command
+        try:
+            return _rounds(session, spec, report, target_coverage, max_rounds)
+        finally:
+            report.jvm_starts = session.jvm_starts
+
+
+def _rounds(
+    session: EngineSession, spec: TableSpec, report: TestAgentReport, target_coverage: float, max_rounds: int
+) -> TestAgentReport:
+    project, notify, builder, audit = session.project, session.notify, session.prompts, session.audit
+    module_rel, test_rel = spec.module_path(project.package), spec.test_path()
     module = (project.root / module_rel).read_text(encoding="utf-8")
     test_path = project.root / test_rel
     tests = test_path.read_text(encoding="utf-8") if test_path.is_file() else ""
     baseline_digest = digest(tests)
-    new_rel = test_rel.replace(".py", "_more.py")
-    round_settings = RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds)
-    spark = RoundSpark(project.root, sandbox, environ)  # one sandboxed Spark for every round of the command
-    spark.start()
-    try:
-        return _rounds(
-            project,
-            spec,
-            provider,
-            builder,
-            cache,
-            audit,
-            redactor,
-            report,
-            spark,
-            sandbox,
-            environ,
-            round_settings,
-            module,
-            tests,
-            baseline_digest,
-            new_rel,
-            target_coverage,
-            max_rounds,
-            notify,
-        )
-    finally:
-        spark.close()
-        report.jvm_starts = spark.jvm_starts
-
-
-def _rounds(
-    project: Project,
-    spec: TableSpec,
-    provider: Provider,
-    builder: PromptBuilder,
-    cache: ReplyCache,
-    audit: AuditLog,
-    redactor: Redactor,
-    report: TestAgentReport,
-    spark: RoundSpark,
-    sandbox: Any,
-    environ: Mapping[str, str],
-    round_settings: RoundSettings,
-    module: str,
-    tests: str,
-    baseline_digest: str,
-    new_rel: str,
-    target_coverage: float,
-    max_rounds: int,
-    notify: Progress,
-) -> TestAgentReport:
-    module_rel, test_rel = spec.module_path(project.package), spec.test_path()
-    test_path = project.root / test_rel
+    new_rel = spec.more_test_path()
 
     def judge(files: dict[str, str]) -> Verdict:
-        result = run_round(
-            project.root,
-            project.package,
-            [
-                Candidate(
-                    spec, files, [], mutants=True, coverage=True, mutate_passing=True, persons={test_rel}, probes=False
-                )
-            ],
-            round_settings,
-            sandbox,
-            environ,
-            spark=spark,
+        candidate = Candidate(
+            spec, files, [], mutants=True, coverage=True, mutate_passing=True, persons={test_rel}, probes=False
         )
-        return result.verdicts[spec.name]
+        return session.judge([candidate], progress=False).verdicts[spec.name]
 
-    notify("measuring the existing tests")
+    notify(spec.name, "measuring the existing tests")
     before = judge({module_rel: module, test_rel: tests} if tests else {module_rel: module})
     blocking = [p for p in before.problems if p.kind is not ProblemKind.MUTANTS]
     if tests and blocking:
@@ -197,13 +133,13 @@ def _rounds(
             prompt = builder.more_tests(
                 spec, module, tests, list(survivors.values()), missing, new_rel, dict(report.rejected)
             )
-        notify(f"asking {provider.name} for tests (round {attempt})")
-        reply, problems = _ask(provider, prompt, spec, project, cache, audit, redactor, attempt, new_rel)
-        new = reply.get(new_rel, "")
+        notify(spec.name, f"asking {session.provider.name} for tests (round {attempt})")
+        answer = session.ask(spec, prompt, {new_rel}, attempt, purpose="more-tests")
+        problems, new = answer.problems, answer.files.get(new_rel, "")
         if not problems:
             problems, new = _static_problems(project, spec, new_rel, new)
         if not problems:
-            notify(f"running the new tests in the sandbox (round {attempt})")
+            notify(spec.name, f"running the new tests in the sandbox (round {attempt})")
             verdict = judge({module_rel: module, **({test_rel: tests} if tests else {}), new_rel: new})
             problems = [p for p in verdict.problems if p.kind in (ProblemKind.POLICY, ProblemKind.CONTRACT)]
             if not problems:
@@ -228,7 +164,7 @@ def _rounds(
         audit.record(table=spec.name, attempt=attempt, stage="more-tests", errors=[str(p) for p in problems])
         prompt = builder.repair(prompt, spec, "", attempt + 1, max_rounds, [str(p) for p in problems], [new_rel])
     if report.kept:
-        notify("checking the merged test file")
+        notify(spec.name, "checking the merged test file")
         after = judge({module_rel: module, test_rel: tests})
         if not after.tests or any(p.kind is not ProblemKind.MUTANTS for p in after.problems):
             raise ScaffoldError(
@@ -280,50 +216,6 @@ def _missing_lines(module: str, coverage: Coverage | None, tests: set[str]) -> l
     return [(n, source[n - 1].strip()) for n in missing if 0 < n <= len(source)][:40]
 
 
-def _ask(
-    provider: Provider,
-    prompt: Prompt,
-    spec: TableSpec,
-    project: Project,
-    cache: ReplyCache,
-    audit: AuditLog,
-    redactor: Redactor,
-    attempt: int,
-    new_rel: str,
-) -> tuple[dict[str, str], list[Problem]]:
-    key = cache.key(provider.name, provider.model, prompt.hash)
-    cached = cache.get(key)
-    messages = [{**m, "content": redactor.text(m["content"])} for m in prompt.messages]
-    start = time.perf_counter()
-    try:
-        completion = (
-            Completion(cached["text"], 0, 0, cached.get("finish_reason"), 0.0)
-            if cached is not None
-            else provider.complete(Request(messages, spec, project.tables(), project.package))
-        )
-    except ProviderError as exc:
-        return {}, [Problem(ProblemKind.PROVIDER, str(exc))]
-    audit.record(
-        table=spec.name,
-        attempt=attempt,
-        stage="model",
-        purpose="more-tests",
-        provider=provider.name,
-        prompt_hash=prompt.hash,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        latency=round(time.perf_counter() - start, 3),
-        cached=cached is not None,
-    )
-    try:
-        files = parse_reply(completion.text, {new_rel}, completion.finish_reason).files
-    except ReplyError as exc:
-        return {}, [Problem(ProblemKind.REPLY, str(exc))]
-    if cached is None:
-        cache.put(key, {"text": completion.text, "finish_reason": completion.finish_reason})
-    return dict(files), []
-
-
 def _static_problems(project: Project, spec: TableSpec, rel: str, text: str) -> tuple[list[Problem], str]:
     """The checks fill applies to generated tests; returns the problems and the ruff-fixed text."""
     tree, problems = checks.parse(rel, text)
@@ -331,7 +223,7 @@ def _static_problems(project: Project, spec: TableSpec, rel: str, text: str) -> 
         return problems, text
     context = safe_subset.context_for(spec, project.tables(), project.package, True, project.settings.allowed_imports)
     problems = checks.check_policy(rel, tree, context) + checks.check_tests(rel, tree)
-    if not test_names(tree):
+    if not named_tests(tree):
         problems.append(Problem(ProblemKind.TESTS, f"{rel} has no tests"))
     fixed, lint = checks.ruff_fix_and_format({rel: text}, project.root)
     return problems + lint, fixed[rel]

@@ -8,17 +8,17 @@ are.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lakeforge.tables import TablesFile, TableSpec
 from scaffolder import checks, safe_subset
-from scaffolder.fill import choose_sandbox, select_tables
 from scaffolder.problems import Problem, ProblemKind
+from scaffolder.progress import Progress
 from scaffolder.project import Project
+from scaffolder.session import EngineSession, select_tables
 from scaffolder.stubs import ModuleState, module_state
-from scaffolder.validation import Candidate, RoundSettings, Verdict, run_round
+from scaffolder.validation import Candidate, Verdict
 
 
 @dataclass
@@ -38,16 +38,17 @@ def validate(
     layer: str = "all",
     names: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
 ) -> ValidateReport:
-    environ = os.environ if environ is None else environ
-    notify = progress or (lambda event: None)
-    settings = project.settings
     # Code on disk may well be an agent's: the same sandbox rule as for a model's reply.
-    sandbox, note = choose_sandbox(settings.sandbox, environ)
-    report = ValidateReport(note)
+    with EngineSession(project, environ, progress, asks_model=False) as session:
+        return _validate(session, layer, names)
+
+
+def _validate(session: EngineSession, layer: str, names: Sequence[str]) -> ValidateReport:
+    project, settings, notify, tables = session.project, session.settings, session.notify, session.tables
+    report = ValidateReport(session.sandbox_note)
     candidates = []
-    tables = project.tables()
     for spec in select_tables(tables, layer, names):
         module_rel = spec.module_path(project.package)
         state = module_state(project.root / module_rel)
@@ -60,8 +61,7 @@ def validate(
             report.verdicts[spec.name] = Verdict(False, [Problem(ProblemKind.CONTRACT, why)])
             continue
         files = {module_rel: (project.root / module_rel).read_text(encoding="utf-8")}
-        test_rel = spec.test_path()
-        for rel in (test_rel, test_rel.replace(".py", "_scaffold.py")):
+        for rel in (spec.test_path(), spec.scaffold_test_path()):
             if (project.root / rel).is_file():
                 files[rel] = (project.root / rel).read_text(encoding="utf-8")
         problems = _static(project, tables, spec, files)
@@ -70,19 +70,15 @@ def validate(
             continue
         candidates.append(Candidate(spec, files, [], settings.mutants))
     if candidates:
-        notify(f"running the tests of {', '.join(c.spec.name for c in candidates)} in the sandbox")
-        result = run_round(
-            project.root,
-            project.package,
-            candidates,
-            RoundSettings(settings.test_timeout_seconds, settings.timeout_seconds),
-            sandbox,
-            environ,
-        )
+        for candidate in candidates:
+            notify(candidate.spec.name, "in the round: tests twice, probes, mutants")
+        result = session.judge(candidates)
         report.verdicts.update(result.verdicts)
-        report.jvm_starts, report.seconds = result.jvm_starts, result.seconds
+        report.jvm_starts, report.seconds = session.jvm_starts, result.seconds
+        if session.isolation_note:
+            report.sandbox = f"{report.sandbox}; {session.isolation_note}"
     for name, verdict in report.verdicts.items():
-        notify(f"{name}: {'proven' if verdict.passed else 'not proven'}")
+        notify(name, "proven" if verdict.passed else "not proven")
     return report
 
 

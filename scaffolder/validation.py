@@ -57,6 +57,7 @@ from scaffolder.inside.protocol import (
 from scaffolder.judge import Coverage, MutantOutcome, MutationScore, Run, Verdict
 from scaffolder.mutation import SourceMutant, mutants_for
 from scaffolder.problems import Problem, ProblemKind
+from scaffolder.progress import Progress, quiet
 from scaffolder.sandbox import (
     INSIDE_DATA,
     INSIDE_HOME,
@@ -119,6 +120,7 @@ class RoundResult:
     mutation_seconds: float = 0.0  # the mutant runs' own time, added up
     test_seconds: float = 0.0  # the real runs' own time, added up
     runs: int = 0
+    setup_seconds: float = 0.0  # until the first run could start: the server's boot (if any), the files, the plan
 
 
 class RoundSpark:
@@ -462,14 +464,14 @@ def run_round(
     sandbox: Sandbox,
     environ: Mapping[str, str] | None = None,
     spark: RoundSpark | None = None,
-    progress: Callable[[str, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> RoundResult:
     """Judge every candidate; `spark` is the command's running sandbox (one is started when None)."""
     started = time.perf_counter()
     own = spark is None
     engine = spark or RoundSpark(root, sandbox, environ)
     starts_before = engine.jvm_starts
-    notify = progress or (lambda table, event: None)
+    notify = progress or quiet
     result = RoundResult({}, 0, 0.0)
     try:
         engine.ensure_running()
@@ -487,10 +489,11 @@ def run_round(
             tables[candidate.spec.name] = table
             queue += planned
         random.SystemRandom().shuffle(queue)
-        deadline = time.monotonic() + settings.round_timeout
-        _execute(engine, queue, tables, settings, deadline, notify)
-        round_id = _survive(engine, queue, tables, settings, deadline, notify, files, root, round_id)
-        _retry_mutants(engine, tables, settings, deadline, round_id, notify)
+        result.setup_seconds = time.perf_counter() - started
+        stage = _Stage(engine, tables, settings, time.monotonic() + settings.round_timeout, notify)
+        _execute(stage, queue)
+        round_id = _survive(stage, queue, files, root, round_id)
+        _retry_mutants(stage, round_id)
         for name, table in tables.items():
             verdict = _verdict(table)
             result.verdicts[name] = verdict
@@ -513,33 +516,38 @@ def _jobs(settings: RoundSettings) -> int:
     return settings.jobs or (os.cpu_count() or 2) + 1
 
 
-def _execute(
-    engine: RoundSpark,
-    queue: list[_Planned],
-    tables: dict[str, _Table],
-    settings: RoundSettings,
-    deadline: float,
-    notify: Callable[[str, str], None],
-) -> None:
+@dataclass
+class _Stage:
+    """What the stages of one round share: its sandboxed Spark, its tables, settings, deadline and progress."""
+
+    engine: RoundSpark
+    tables: dict[str, _Table]
+    settings: RoundSettings
+    deadline: float
+    notify: Progress
+
+
+def _execute(stage: _Stage, queue: list[_Planned]) -> None:
     """Run the queue, `jobs` at a time; a table whose real run failed has its queued runs dropped."""
+    tables, settings = stage.tables, stage.settings
     queue = list(queue)
     in_flight: dict[str, tuple[_Planned, Future[RunDone]]] = {}
     done_event = threading.Event()
     started_tables: set[str] = set()
     while queue or in_flight:
-        while queue and len(in_flight) < _jobs(settings) and time.monotonic() < deadline:
+        while queue and len(in_flight) < _jobs(settings) and time.monotonic() < stage.deadline:
             planned = queue.pop(0)
             table = tables[planned.table]
             if table.cancelled:
                 continue
             if planned.table not in started_tables:
                 started_tables.add(planned.table)
-                notify(planned.table, "running in the sandbox")
-            future = engine.run(planned.request)
+                stage.notify(planned.table, "running in the sandbox")
+            future = stage.engine.run(planned.request)
             future.add_done_callback(lambda _: done_event.set())
             in_flight[planned.request.run_id] = (planned, future)
         if not in_flight:
-            if queue and time.monotonic() >= deadline:
+            if queue and time.monotonic() >= stage.deadline:
                 for planned in queue:
                     tables[planned.table].cancelled = True
                     _round_limit(tables[planned.table], settings)
@@ -575,22 +583,13 @@ def _execute(
                     queue.insert(0, shrink)
 
 
-def _survive(
-    engine: RoundSpark,
-    queue: list[_Planned],
-    tables: dict[str, _Table],
-    settings: RoundSettings,
-    deadline: float,
-    notify: Callable[[str, str], None],
-    files: dict[str, str],
-    root: Path,
-    round_id: str,
-) -> str:
+def _survive(stage: _Stage, queue: list[_Planned], files: dict[str, str], root: Path, round_id: str) -> str:
     """The server or zygote died under the round (model code can stop its own JVM): find who.
 
     The lost runs go again on a new sandbox; if it dies again, table by table, so the table
     whose runs stop it fails with that said, and every other table still gets its verdict.
     """
+    engine, tables = stage.engine, stage.tables
     if engine.alive:
         return round_id
 
@@ -606,19 +605,12 @@ def _survive(
 
     lost = _lost_runs(tables, queue)
     round_id = fresh()
-    _execute(engine, lost, tables, settings, deadline, notify)
+    _execute(stage, lost)
     if engine.alive:
         return round_id
     for name in dict.fromkeys(p.table for p in _lost_runs(tables, queue)):
         round_id = fresh(always=True)  # a sandbox of its own: what dies now died of this table
-        _execute(
-            engine,
-            [p for p in queue if p.table == name and p.name not in tables[name].runs],
-            tables,
-            settings,
-            deadline,
-            notify,
-        )
+        _execute(stage, [p for p in queue if p.table == name and p.name not in tables[name].runs])
         for _ in range(30):  # a JVM that exits runs its shutdown hooks first
             if not engine.alive:
                 break
@@ -721,15 +713,9 @@ def _round_limit(table: _Table, settings: RoundSettings) -> None:
     )
 
 
-def _retry_mutants(
-    engine: RoundSpark,
-    tables: dict[str, _Table],
-    settings: RoundSettings,
-    deadline: float,
-    round_id: str,
-    notify: Callable[[str, str], None],
-) -> None:
+def _retry_mutants(stage: _Stage, round_id: str) -> None:
     """Mutants first failed by a test that did not pass the real runs: again, with the tests that did."""
+    tables, settings = stage.tables, stage.settings
     queue: list[_Planned] = []
     for table in tables.values():
         real = _real_runs(table)
@@ -762,7 +748,7 @@ def _retry_mutants(
                 queue.append(_Planned(request, table.candidate.spec.name, "mutant", mutant.name, mutant))
     if queue:
         random.SystemRandom().shuffle(queue)
-        _execute(engine, queue, tables, settings, deadline, notify)
+        _execute(stage, queue)
 
 
 def _probe_problems(table: _Table) -> tuple[list[Problem], list[str]]:

@@ -28,6 +28,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from typing import Literal
 
 from scaffolder.inside.protocol import (
     HOST_MESSAGE,
@@ -52,6 +53,8 @@ _STDERR_TAIL = 4096
 GRACE_SECONDS = 15.0  # past a test's own limit before its worker is stopped from outside
 SETUP_SECONDS = 120.0  # from fork to the first test: the repo written, the module imported, collection
 
+Pipe = Literal["result", "errors", "progress"]  # a worker's pipes, read by the zygote
+
 
 @dataclass
 class Running:
@@ -74,6 +77,15 @@ class Running:
     why: str = ""  # why the zygote stopped it
     result_open: bool = True
     errors_open: bool = True
+
+    def open_pipes(self) -> list[int]:
+        """The read ends still open, to select on (and close when the run is reaped)."""
+        pipes = ((self.result, self.result_open), (self.errors, self.errors_open), (self.progress, self.progress_open))
+        return [fd for fd, is_open in pipes if is_open]
+
+    def close(self, pipe: Pipe) -> None:
+        setattr(self, f"{pipe}_open", False)
+        os.close(getattr(self, pipe))
 
 
 class Zygote:
@@ -144,12 +156,7 @@ class Zygote:
         while True:
             readable = [self.in_fd]
             for run in self.running.values():
-                pipes = (
-                    (run.result, run.result_open),
-                    (run.errors, run.errors_open),
-                    (run.progress, run.progress_open),
-                )
-                readable += [fd for fd, is_open in pipes if is_open]
+                readable += run.open_pipes()
             ready, _, _ = select.select(readable, [], [], 0.05)
             if self.in_fd in ready and not self._host():
                 return
@@ -221,42 +228,35 @@ class Zygote:
         now = time.monotonic()
         self.running[pid] = Running(request, pid, result_read, errors_read, progress_read, now, test_started=now)
 
-    def _read_result(self, run: Running) -> None:
+    def _read(self, run: Running, pipe: Pipe, size: int) -> bytes:
+        """What the run's pipe holds now; b"" when nothing is ready, or when it has ended (then it is closed)."""
         try:
-            chunk = os.read(run.result, 1 << 20)
+            chunk = os.read(getattr(run, pipe), size)
         except BlockingIOError:
-            return
+            return b""
         if not chunk:
-            run.result_open = False
-            os.close(run.result)
+            run.close(pipe)
+        return chunk
+
+    def _read_result(self, run: Running) -> None:
+        chunk = self._read(run, "result", 1 << 20)
+        if not chunk:
             return
         run.buffer += chunk
         if len(run.buffer) > MAX_REPORT + _HEADER:
             run.oversize = True
             run.buffer = run.buffer[: MAX_REPORT + _HEADER]
             self._kill(run)
-            run.result_open = False
-            os.close(run.result)
+            run.close("result")
 
     def _read_errors(self, run: Running) -> None:
-        try:
-            chunk = os.read(run.errors, 1 << 16)
-        except BlockingIOError:
-            return
-        if not chunk:
-            run.errors_open = False
-            os.close(run.errors)
-            return
-        run.stderr = (run.stderr + chunk)[-_STDERR_TAIL:]
+        chunk = self._read(run, "errors", 1 << 16)
+        if chunk:
+            run.stderr = (run.stderr + chunk)[-_STDERR_TAIL:]
 
     def _read_progress(self, run: Running) -> None:
-        try:
-            chunk = os.read(run.progress, 1 << 16)
-        except BlockingIOError:
-            return
+        chunk = self._read(run, "progress", 1 << 16)
         if not chunk:
-            run.progress_open = False
-            os.close(run.progress)
             return
         run.progress_buffer = (run.progress_buffer + chunk)[-1024:]
         lines = bytes(run.progress_buffer).split(b"\n")
@@ -279,16 +279,11 @@ class Zygote:
             if run.exited is None:
                 continue
             # Its pipes normally end with it; something that kept them open gets a second, then goes.
-            if (run.result_open or run.errors_open or run.progress_open) and now - run.exited < 1.0:
+            if run.open_pipes() and now - run.exited < 1.0:
                 continue
-            for fd, is_open in (
-                (run.result, run.result_open),
-                (run.errors, run.errors_open),
-                (run.progress, run.progress_open),
-            ):
-                if is_open:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
+            for fd in run.open_pipes():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
             del self.running[pid]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from lakeforge.errors import IdentifierError
 from lakeforge.identifiers import check_identifier
-from scaffolder.errors import ScaffoldError
+from scaffolder.errors import ScaffoldError, first_line
 from scaffolder.profiling.model import ColumnProfile, TableProfile, Value
 from scaffolder.redact import Redactor
 
@@ -119,20 +119,6 @@ def _reader_options(fmt: str, options: Mapping[str, str]) -> dict[str, str]:
     if fmt == "json":
         return {"inferTimestamp": "true", **given, "mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT}
     return given
-
-
-def first_line(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0].strip()
-    java = getattr(exc, "java_exception", None)
-    if java is not None:  # py4j's own text is "An error occurred while calling o57.load."
-        with contextlib.suppress(Exception):
-            cause = java
-            while cause is not None:  # the innermost cause says it best ("... is not a Parquet file")
-                message = cause.getMessage()
-                if message:
-                    text = str(message).strip().splitlines()[0].strip()
-                cause = cause.getCause()
-    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def read_sample(spark: SparkSession, path: Path, fmt: str, options: Mapping[str, str], label: str) -> DataFrame:

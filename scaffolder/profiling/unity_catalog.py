@@ -18,8 +18,8 @@ from typing import Any
 from lakeforge.errors import IdentifierError
 from lakeforge.identifiers import check_identifier
 from lakeforge.tables import check_type
-from scaffolder.errors import ScaffoldError
-from scaffolder.profiling.files import SUFFIX_FORMATS, first_line
+from scaffolder.errors import ScaffoldError, first_line
+from scaffolder.profiling.files import SUFFIX_FORMATS
 from scaffolder.profiling.model import ColumnProfile, TableProfile
 
 UC_RETRY_SECONDS = 10  # databricks-sdk retries an unreachable host this long (its default is 300)

@@ -1,6 +1,7 @@
 """The README's main job, as a new user types it: a relative folder, no API key, run twice."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,11 @@ def test_demo_from_a_relative_folder_with_no_api_key(tmp_path: Path) -> None:
     assert "lakeforge-demo is not empty: the demo goes to lakeforge-demo-2" in output
     assert "offline generator" in output and "demo repo ready" in output
     assert output.count("filled") >= 5
+    # Piped, the demo tells its story one line per step (no spinner): its phases, each table's moves.
+    for step in ("copying the template into", "filling every table", "running the demo repo's own tests"):
+        assert any(line.startswith(step) for line in output.splitlines()), step
+    assert re.search(r"^revenue_by_zone: in the round: tests twice, probes, mutants$", output, re.M), output[-4000:]
+    assert re.search(r"^revenue_by_zone: filled$", output, re.M)
     module = tmp_path / "lakeforge-demo-2/src/trips_demo/transformations/gold/revenue_by_zone.py"
     assert "groupBy" in module.read_text()
     assert (taken / "notes.txt").read_text() == "a demo from last week\n"

@@ -375,7 +375,7 @@ def assert_contained(attack: Attack, repo: Path, before: dict[str, bytes], outpu
     after = repo_files(repo)
     tables = load_tables(repo / "tables.yml")
     created = {spec.module_path("shop") for spec in tables.tables} | {spec.test_path() for spec in tables.tables}
-    created |= {spec.test_path().replace(".py", "_scaffold.py") for spec in tables.tables}
+    created |= {spec.scaffold_test_path() for spec in tables.tables}
     kept = {k: v for k, v in after.items() if k not in created and not k.endswith("__init__.py")}
     assert kept == {k: v for k, v in before.items() if k not in created and not k.endswith("__init__.py")}, (
         "the real repo changed"

@@ -7,6 +7,7 @@ where people write free text: descriptions, column comments, check SQL.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 
 from lakeforge.tables import parse_tables
 from scaffolder.errors import ScaffoldError
-from scaffolder.tables_writer import append_entry, entry_text, replace_schema, set_entry_key, validated
+from scaffolder.tables_writer import append_entry, entry_text, replace_schema, set_entry_key, unified_diff, validated
 
 HEADER = """\
 # Our tables: this comment, the layout and the entry below must survive every edit.
@@ -112,3 +113,49 @@ def test_an_edit_that_breaks_the_contract_is_one_line_and_names_the_field() -> N
     )
     with pytest.raises(ScaffoldError, match="tables.yml is not valid YAML"):
         validated("tables: [oops\n")
+
+
+@settings(max_examples=100, deadline=None)
+@given(description=free_text, eol=st.sampled_from(["\n", "\r\n"]), empty=st.booleans())
+def test_an_entry_appended_to_a_crlf_or_empty_file_keeps_every_table_and_the_line_breaks(
+    description: str, eol: str, empty: bool
+) -> None:
+    header = "version: 1\ntables: []  # none yet\n" if empty else HEADER
+    text = append_entry(header.replace("\n", eol), bronze("refunds", description))
+    tables = yaml.safe_load(text)["tables"]
+    assert [t["name"] for t in tables] == ([] if empty else ["raw_orders"]) + ["refunds"]
+    assert tables[-1]["description"] == description
+    assert len(re.findall(r"^tables:", text, flags=re.M)) == 1  # one `tables:` key: no table is lost
+    if eol == "\r\n":
+        assert "\n" not in text.replace("\r\n", ""), "a CRLF file gets no bare line break"
+
+
+@settings(max_examples=150, deadline=None)
+@given(description=free_text)
+def test_setting_a_key_to_free_text_reads_back_and_touches_no_other_line(description: str) -> None:
+    text = set_entry_key(HEADER, "raw_orders", "description", description)
+    assert yaml.safe_load(text)["tables"][0]["description"] == description
+    before, after = HEADER.splitlines(), text.splitlines()
+    at = before.index("    description: Orders.   # keep me")
+    assert after[:at] == before[:at]
+    assert after[-4:] == before[-3:] or after[-3:] == before[-3:]  # source and schema lines as they were
+    assert set_entry_key(text, "raw_orders", "description", "Orders.") == HEADER.replace("   # keep me", "")
+
+
+def test_what_set_entry_key_cannot_do_safely_is_one_line_and_writes_nothing() -> None:
+    flow = "version: 1\ntables:\n  - {name: a, layer: bronze}\n"
+    with pytest.raises(ScaffoldError, match=r"table 'a' is written as one \{\.\.\.\} mapping; write it as a block"):
+        set_entry_key(flow, "a", "keys", ["id"])
+    with pytest.raises(ScaffoldError, match="^table 'nope' is not in tables.yml$"):
+        set_entry_key(HEADER, "nope", "keys", ["id"])
+    cramped = HEADER.replace(
+        "    source: {path: orders, format: csv}\n", "    source: {path: orders, format: csv}\n    keys: [order_id]\n"
+    )
+    assert set_entry_key(cramped, "raw_orders", "keys", ["a", "b"]) == cramped.replace("[order_id]", "[a, b]")
+    no_final_break = HEADER.rstrip("\n")
+    assert set_entry_key(no_final_break, "raw_orders", "keys", ["order_id"]) == HEADER + "    keys: [order_id]\n"
+
+
+def test_the_diff_names_tables_yml_on_both_sides() -> None:
+    assert unified_diff("a\nb\n", "a\nc\n") == "--- a/tables.yml\n+++ b/tables.yml\n@@ -1,2 +1,2 @@\n a\n-b\n+c\n"
+    assert unified_diff("same\n", "same\n") == ""

@@ -266,6 +266,14 @@ class TableSpec(Strict):
     def test_path(self) -> str:
         return f"tests/unit/{self.layer}/test_{self.name}.py"
 
+    def scaffold_test_path(self) -> str:
+        """Where `scaffold fill` writes its tests when a person wrote test_path(): beside theirs, run with them."""
+        return f"tests/unit/{self.layer}/test_{self.name}_scaffold.py"
+
+    def more_test_path(self) -> str:
+        """Where `scaffold test` asks the model to write new tests (the kept ones are merged into test_path())."""
+        return f"tests/unit/{self.layer}/test_{self.name}_more.py"
+
     def module_name(self, package: str) -> str:
         return f"{package}.transformations.{self.layer}.{self.name}"
 

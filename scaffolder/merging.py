@@ -20,7 +20,7 @@ class Merge:
     conflicts: dict[str, str] = field(default_factory=dict)  # test name -> why it was left out
 
 
-def test_names(tree: ast.Module) -> dict[str, ast.stmt]:
+def named_tests(tree: ast.Module) -> dict[str, ast.stmt]:
     """Top-level test functions and test classes, by the name pytest gives them (Class::method)."""
     found: dict[str, ast.stmt] = {}
     for node in tree.body:
@@ -56,7 +56,7 @@ def merge_tests(existing: str, new: str, keep: set[str]) -> Merge:
     old_imports = {ast.unparse(n) for n in old_tree.body if isinstance(n, (ast.Import, ast.ImportFrom))}
     helpers = {name: node for node in new_tree.body for name in _defined(node) if not name.startswith(("test", "Test"))}
     result = Merge(existing)
-    tests = test_names(new_tree)
+    tests = named_tests(new_tree)
     chosen: list[ast.stmt] = []
     needed: dict[str, ast.stmt] = {}
     for name in keep:
