@@ -5,8 +5,9 @@ Prints, each with its target (issue "Fast where people wait"):
   it is on this machine), `scaffold demo` (≤ 120 s);
 - the demo's phases from its own progress events, in that same run's clone: copy, fill of every
   table (≤ 30 s), the demo repo's own tests;
-- whether this machine already had the JVM class-data archive (its one-time build is announced
-  by the demo and costs about a minute the first time).
+- whether this machine already had the JVM class-data archive (the first local Spark start of
+  the demo repo's own tests writes it; run with LAKEFORGE_CACHE_DIR=<an empty folder> to time a
+  machine without one).
 
 Run: python benchmarks/demo_speed.py
 """
@@ -66,7 +67,7 @@ def main() -> None:
             text=True,
         )
     print(f"README line 1 on a fresh clone: {line_one:.1f}s  (target <= 120 s; pip cache as on this machine)")
-    print(f"class-data archive present before the run: {archive_before}  (absent: ~60 s once per machine)")
+    print(f"class-data archive present before the run: {archive_before}  (absent: written by the first Spark start)")
     fill = None
     for line in phases.stdout.splitlines():
         if line.startswith("PHASE "):

@@ -88,7 +88,7 @@ def run_demo(destination: Path, progress: Progress | None = None) -> DemoResult:
     shutil.copy2(demo / "tables.yml", destination / "tables.yml")
     shutil.copytree(demo / "landing", destination / "data" / "landing", dirs_exist_ok=True)
     project = load_project(destination)
-    notify("", "filling every table (offline model; the first run on a machine also prepares Java, ~60 s)")
+    notify("", "filling every table (offline model, checked on local Spark in the sandbox)")
     report = fill(project, "all", progress=notify)
     notify("", "running the demo repo's own tests (pytest on local Spark)")
     # The command the closing hint prints (src/ is on pytest's path through the repo's pyproject).
