@@ -24,8 +24,9 @@ def _has_java() -> bool:
 
 
 def _workers() -> str:
-    """Test processes at once (pytest-xdist): one per core, at most 4 (a validation round already
-    runs its worker processes on every core); LAKEFORGE_TEST_WORKERS overrides, 0 runs in-process."""
+    """Test processes at once (pytest-xdist): one per core, at least 2 (much of a story waits on
+    installs and subprocesses), at most 4 (a validation round already runs its worker processes on
+    every core); LAKEFORGE_TEST_WORKERS overrides, 0 runs in-process."""
     return os.environ.get("LAKEFORGE_TEST_WORKERS") or str(min(4, max(2, os.cpu_count() or 2)))
 
 

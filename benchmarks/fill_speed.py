@@ -77,7 +77,7 @@ def main() -> None:
     )
     print(f"ratio fill10/fill1 = {ten / one:.2f}  (target <= 1.5)")
     print(f"marginal table: {(ten - one) / 9:.2f}s per table beyond the first")
-    extra_runs = report10.runs - report1.runs
+    extra_runs = max(1, report10.runs - report1.runs)
     print(
         f"one extra run (a fresh worker, its tests, its report): {(ten - one) / extra_runs:.3f}s of wall time "
         f"({report10.runs} runs for 10 tables, {report1.runs} for 1)"

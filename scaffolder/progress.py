@@ -58,6 +58,8 @@ def progress_view(console: Console) -> Iterator[Progress]:
                 bars.update(rows[table], description=text)
             if event in FINAL:
                 bars.update(rows[table], total=1, completed=1)  # its timer stops: that table is done
+            else:
+                bars.update(rows[table], total=None, completed=0)  # moving again (a repair after "not proven")
 
         yield live
 

@@ -56,7 +56,7 @@ class ScaffoldSettings(BaseModel):
 
     def price_table(self) -> PriceTable:
         """The list prices with this repo's own (a negotiated rate, a private endpoint) on top."""
-        return PriceTable(prices={**DEFAULT_PRICES.prices, **{k.lower(): v for k, v in self.prices.items()}})
+        return DEFAULT_PRICES.with_overrides({name: price.model_dump() for name, price in self.prices.items()})
 
 
 ENV_SETTINGS = {

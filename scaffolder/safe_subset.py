@@ -188,7 +188,7 @@ class _Checker(ast.NodeVisitor):
         self.parametrized: dict[int, set[str]] = {}  # id(function) -> its parametrize argnames
         self.sql_calls: set[int] = set()  # functions called with SQL (checked at the call)
         self.strings: set[str] = set()  # names bound to strings built at run time
-        self.bindings: dict[str, list[ast.AST | None]] = {}  # name -> the values bound to it (None: not an assignment)
+        self.bindings: dict[str, list[ast.AST | None]] = {}  # name -> what binds it: a value, an import's alias, None
         self.condition_calls: set[int] = set()  # `.where`/`.filter` attributes called directly (checked at the call)
         self.assigned: set[int] = set()  # the name nodes an assignment binds (their values are in `bindings`)
         self.docstrings: set[int] = set()
@@ -437,7 +437,7 @@ class _Checker(ast.NodeVisitor):
         elif (
             isinstance(func, ast.Attribute)
             and name in ("where", "filter")
-            and not (self._module_of(func.value) or "").startswith(FUNCTIONS_MODULES)  # F.filter(col, f): a column
+            and not self._functions_module(func.value)  # F.filter(col, f): a higher-order function on a column
         ):
             # An allowlist of shapes: a condition is a literal SQL string (checked as a constant) or
             # an expression that is a Column by its shape; never whatever a dict, a call or a loop
@@ -448,7 +448,8 @@ class _Checker(ast.NodeVisitor):
                     "sql-not-allowed",
                     node,
                     f"{name}() with a condition that is neither a literal SQL string nor a Column expression",
-                    "pass F.col(...) comparisons (or a name assigned one), or a literal SQL string",
+                    "pass a Column condition (F.col('x') > 0, df.x.isNotNull(), F.col('flag')), a name assigned "
+                    "one, or a literal SQL string",
                 )
         if isinstance(func, ast.Attribute) and func.attr == "format":
             template = func.value
@@ -458,12 +459,17 @@ class _Checker(ast.NodeVisitor):
                 self.report("format-not-allowed", node, "a format field that looks up attributes", "use an f-string")
         self.generic_visit(node)
 
-    def _column_shaped(self, node: ast.AST, seen: frozenset[str]) -> bool:
-        """A value that is a literal string or, by its shape alone, a Column (or a bool): never a
-        string made at run time. Comparisons, `~`, `&`, `|` and `^` never give a string; a
-        pyspark.sql.functions call gives a Column, and so do Column methods called on one."""
+    def _column_shaped(self, node: ast.AST, seen: frozenset[str], direct: bool = True) -> bool:
+        """A condition that is a literal SQL string or, by its shape alone, never a string.
+
+        A literal counts only as the condition itself (`direct`: also through `or`, `if-else` and a
+        name bound to it), never as the receiver of a call (`"x".replace(...)`). Comparisons, `~`,
+        `&`, `|`, `^` never give a string; neither does a `pyspark.sql.functions` call through an
+        unshadowed name, nor a Column method that no built-in type and no function of this file
+        has (calling it on a string fails), on any receiver.
+        """
         if isinstance(node, ast.Constant):
-            return isinstance(node.value, str)
+            return direct and isinstance(node.value, str)
         if isinstance(node, ast.Compare):
             return True
         if isinstance(node, ast.UnaryOp):
@@ -471,26 +477,42 @@ class _Checker(ast.NodeVisitor):
         if isinstance(node, ast.BinOp):
             return isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor))
         if isinstance(node, ast.BoolOp):
-            return all(self._column_shaped(value, seen) for value in node.values)
+            return all(self._column_shaped(value, seen, direct) for value in node.values)
         if isinstance(node, ast.IfExp):
-            return self._column_shaped(node.body, seen) and self._column_shaped(node.orelse, seen)
+            return self._column_shaped(node.body, seen, direct) and self._column_shaped(node.orelse, seen, direct)
         if isinstance(node, ast.Call):
             func = node.func
-            if isinstance(func, ast.Name):
-                return self.imported.get(func.id, "").startswith(FUNCTIONS_MODULES)
+            if self._functions_module(func, name_only=True):
+                return True  # `col(...)` imported from pyspark.sql.functions
             if isinstance(func, ast.Attribute):
-                if (self._module_of(func.value) or "").startswith(FUNCTIONS_MODULES[0]):
+                if self._functions_module(func.value):
+                    return True  # `F.col(...)`
+                if func.attr in self.own:
+                    return False  # a method of this file's own class could return anything
+                if func.attr in column_methods():
                     return True
-                receiver = func.value
-                return not isinstance(receiver, ast.Constant) and self._column_shaped(receiver, seen)
+                # startswith, endswith, ...: Column's and str's, so only on a receiver that is no string
+                return func.attr in column_api() and self._column_shaped(func.value, seen, direct=False)
             return False
         if isinstance(node, ast.Name):
             values = self.bindings.get(node.id)
             if not values or node.id in seen:
                 return False
             inner = seen | {node.id}
-            return all(value is not None and self._column_shaped(value, inner) for value in values)
+            return all(value is not None and self._column_shaped(value, inner, direct) for value in values)
         return False
+
+    def _functions_module(self, node: ast.AST, name_only: bool = False) -> bool:
+        """`node` names pyspark.sql.functions (or, `name_only`, a name imported from it), through a
+        name bound only by its import: a parameter or assignment called `F` or `col` is not it."""
+        base = node
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        if not isinstance(base, ast.Name) or not all(isinstance(b, ast.alias) for b in self.bindings.get(base.id, [])):
+            return False
+        if name_only:
+            return base is node and self.imported.get(base.id, "").startswith(FUNCTIONS_MODULES)
+        return (self._module_of(node) or "").startswith(FUNCTIONS_MODULES)
 
     def _is_expr(self, node: ast.AST) -> bool:
         """`F.expr`, `functions.expr`, or a name imported as pyspark.sql.functions.expr."""
@@ -664,6 +686,11 @@ class _Checker(ast.NodeVisitor):
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             keeps = isinstance(node.op, (ast.BitAnd, ast.BitOr, ast.BitXor))  # `cond &= ...` stays a Column
             bound.append((node.target, node.value if keeps else None))
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar, ast.MatchMapping)):
+            name = node.rest if isinstance(node, ast.MatchMapping) else node.name
+            if name:
+                self.bindings.setdefault(name, []).append(None)
+            return
         elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
             if id(node) not in self.assigned:
                 self.bindings.setdefault(node.id, []).append(None)
@@ -678,8 +705,8 @@ class _Checker(ast.NodeVisitor):
                 if isinstance(node, (ast.ExceptHandler, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                 else None
             )
-            if name:
-                self.bindings.setdefault(name, []).append(None)
+            if name:  # an import is kept as its alias: `_functions_module` tells it from the rest
+                self.bindings.setdefault(name, []).append(node if isinstance(node, ast.alias) else None)
             return
         for name_node, value in bound:
             if isinstance(name_node, ast.Name):
@@ -688,6 +715,26 @@ class _Checker(ast.NodeVisitor):
 
 
 _MISSING = object()
+
+
+@functools.cache
+def column_api() -> frozenset[str]:
+    """A Column's public methods."""
+    from pyspark.sql import Column
+
+    return frozenset(n for n in dir(Column) if not n.startswith("_") and callable(getattr(Column, n)))
+
+
+@functools.cache
+def column_methods() -> frozenset[str]:
+    """Public methods of a Column that no built-in value has: on a string (or a number, a list, a
+    dict, bytes, a date, a decimal) they fail instead of returning one."""
+    import datetime
+    import decimal
+
+    others = (str, bytes, int, float, bool, list, tuple, dict, set, datetime.datetime, decimal.Decimal)
+    taken = {name for kind in others for name in dir(kind)}
+    return column_api() - taken
 
 
 def _is_text(node: ast.AST) -> bool:

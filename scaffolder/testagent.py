@@ -92,7 +92,10 @@ def generate_tests(
         try:
             return _rounds(session, spec, report, target_coverage, max_rounds)
         finally:
+            session.close()
             report.jvm_starts = session.jvm_starts
+            if session.isolation_note:
+                report.sandbox = f"{report.sandbox}; {session.isolation_note}"
 
 
 def _rounds(

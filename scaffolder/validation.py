@@ -608,12 +608,14 @@ def _survive(stage: _Stage, queue: list[_Planned], files: dict[str, str], root: 
 
     _forget_runs(tables.values())
     round_id = fresh()
+    stage.deadline = time.monotonic() + stage.settings.round_timeout  # the rerun gets a whole round's time
     _execute(stage, queue)
     if engine.alive:
         return round_id
     for name, table in tables.items():
         _forget_runs([table])
         round_id = fresh(always=True)  # a sandbox of its own: what dies now died of this table
+        stage.deadline = time.monotonic() + stage.settings.round_timeout
         _execute(stage, [p for p in queue if p.table == name])
         for _ in range(30):  # a JVM that exits runs its shutdown hooks first
             if not engine.alive:
@@ -640,6 +642,7 @@ def _forget_runs(tables: Iterable[_Table]) -> None:
         table.runs.clear()
         table.probe = table.shrink = None
         table.cancelled = False
+        table.seconds = 0.0
 
 
 def _plan_probe(table: _Table, settings: RoundSettings) -> _Planned | None:

@@ -303,6 +303,36 @@ def test_repo_can_allow_more_imports() -> None:
         ("def transform(df, cond):\n    return df.where(cond)", "sql-not-allowed", False),
         ("c = 'a > 0'\nc = pieces[0]\ndf.where(c)", "sql-not-allowed", False),
         ("df.where(condition=text)", "sql-not-allowed", False),
+        # ... and a string never hides as the receiver of a call, behind a shadowed F or col, or in a match
+        ("SEP = ''\ndf.where(SEP.join(['refl', 'ect(1)']))", "sql-not-allowed", False),
+        ("COND = 'reflectX1)'\ndf.where(COND.replace('X', '('))", "sql-not-allowed", False),
+        ("df.where(('reflectX' or '').replace('X', '('))", "sql-not-allowed", False),
+        (
+            "from pyspark.sql import functions as F\ndef keep(F, cond):\n    return F.filter(cond)",
+            "sql-not-allowed",
+            False,
+        ),
+        (
+            "from pyspark.sql.functions import col\ndef keep(df, col, s):\n    return df.where(col(s))",
+            "sql-not-allowed",
+            False,
+        ),
+        (
+            "from pyspark.sql import functions as F\nF = ''.join(['REFL'])\ndf.where(F.lower())",
+            "sql-not-allowed",
+            False,
+        ),
+        (
+            "from pyspark.sql import functions as F\ncond = F.col('a') > 1\nmatch x:\n    case cond:\n        pass\n"
+            "df.where(cond)",
+            "sql-not-allowed",
+            False,
+        ),
+        (
+            "class X:\n    def isNotNull(self):\n        return 'a > 0'\ndf.where(X().isNotNull())",
+            "sql-not-allowed",
+            False,
+        ),
     ],
 )
 def test_doors_the_reward_hack_corpus_found_are_closed(code: str, rule: str, is_test: bool) -> None:
@@ -320,5 +350,6 @@ def test_sql_as_literals_and_columns_stays_allowed() -> None:
         "ok &= (F.col('b') > 1) | ~F.col('c').isin(1, 2)\n"
         "df.filter(ok).where(df['flag'] == True).where(F.col('x').between(1, 2) if flag else F.lit(True))\n"
         "df.select(F.filter('xs', lambda x: x > 0).alias('xs'))\n"
+        "df.where(df.amount.isNotNull()).where(df['a'].isin(1, 2)).where(F.col('a').startswith('x'))\n"
     )
     assert problems(code) == []
