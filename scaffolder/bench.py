@@ -487,7 +487,8 @@ def _one_run(
         notify("", f"run {run}: filling {len(chosen)} table(s)")
         report = fill(project, "all", [t.name for t in chosen], progress=notify, environ=environ)
         provider, model = report.provider, report.model
-        _read_fill(report, results, options.prices)
+        own = {name: price.model_dump() for name, price in project.settings.prices.items()}
+        _read_fill(report, results, options.prices.with_overrides(own))  # the repo's own prices count
         for outcome in report.outcomes:
             if results[outcome.name].kept_at is not None or rejected_code is None:
                 continue

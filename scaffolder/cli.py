@@ -133,7 +133,7 @@ def _cost_line(report: FillReport) -> str | None:
             f"tokens {tokens_in} in / {tokens_out} out; cost unknown: no price for {report.model} "
             "(add it under [tool.scaffold.prices] in pyproject.toml)"
         )
-    return f"tokens {tokens_in} in / {tokens_out} out; estimated cost ${report.cost_usd:.4f} (list prices)"
+    return f"tokens {tokens_in} in / {tokens_out} out; estimated cost ${report.cost_usd:.4f} ({report.priced_by})"
 
 
 def _print_report(report: FillReport, show_diff: bool) -> None:

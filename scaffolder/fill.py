@@ -24,6 +24,7 @@ from pathlib import Path
 from lakeforge.tables import TablesFile, TableSpec
 from scaffolder import checks, safe_subset
 from scaffolder.audit import AuditLog
+from scaffolder.prices import PriceTable
 from scaffolder.problems import Problem, ProblemKind
 from scaffolder.progress import Progress
 from scaffolder.project import Project
@@ -85,6 +86,7 @@ class FillReport:
     audit_path: Path | None = None
     written: list[str] = field(default_factory=list)  # repo-relative files the fill wrote, in order
     cost_usd: Decimal | None = None  # estimated from the tokens and scaffolder/prices.py; None: unknown
+    priced_by: str = "list prices"  # or the repo's own [tool.scaffold.prices]
 
     @property
     def failed(self) -> list[TableOutcome]:
@@ -164,6 +166,8 @@ def fill(
     tokens_in, tokens_out = report.tokens
     if tokens_in or tokens_out:
         report.cost_usd = project.settings.price_table().cost(provider.model, tokens_in, tokens_out)
+        own = PriceTable(prices={k.lower(): v for k, v in project.settings.prices.items()})
+        report.priced_by = "your [tool.scaffold.prices]" if own.find(provider.model) else "list prices"
     return report
 
 

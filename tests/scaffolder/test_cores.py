@@ -556,3 +556,20 @@ def test_a_tool_result_reads_the_fields_it_shares_with_the_engines_report() -> N
         "mutation": "7/9 mutants killed (1 equivalent on the tests' inputs)",
         "mutation_score": {"killed": 7, "required": 9, "equivalent": 1},
     }
+
+
+def test_the_cost_line_says_whose_prices_and_a_repos_own_price_wins() -> None:
+    from decimal import Decimal
+
+    from scaffolder.cli import _cost_line
+    from scaffolder.fill import FillReport, TableOutcome
+    from scaffolder.project import ScaffoldSettings
+
+    settings = ScaffoldSettings.model_validate({"prices": {"My-Endpoint": {"input": 1, "output": 2}}})
+    assert settings.price_table().cost("my-endpoint", 1_000_000, 500_000) == Decimal(2)
+    assert settings.price_table().cost("gpt-4.1-mini", 1_000_000, 0) == Decimal("0.40")  # the list stays
+    outcome = TableOutcome("orders", "silver", prompt_tokens=1200, completion_tokens=300)
+    report = FillReport("openai", "my-endpoint", "", [outcome], cost_usd=Decimal("0.0018"), priced_by="your prices")
+    assert _cost_line(report) == "tokens 1200 in / 300 out; estimated cost $0.0018 (your prices)"
+    report.cost_usd = None
+    assert "cost unknown: no price for my-endpoint" in (_cost_line(report) or "")
