@@ -24,7 +24,6 @@ from pathlib import Path
 from lakeforge.tables import TablesFile, TableSpec
 from scaffolder import checks, safe_subset
 from scaffolder.audit import AuditLog
-from scaffolder.prices import PriceTable
 from scaffolder.problems import Problem, ProblemKind
 from scaffolder.progress import Progress
 from scaffolder.project import Project
@@ -155,19 +154,14 @@ def fill(
             save_manifest(project.root, manifest)
         if pending:
             session.start_spark()  # it boots and warms up while the model writes the first replies
-        try:
-            _attempts(session, manifest, report, pending)
-        finally:
-            session.close()
-            report.jvm_starts = session.jvm_starts
-            if session.isolation_note:
-                report.sandbox = f"{report.sandbox}; {session.isolation_note}"
+        _attempts(session, manifest, report, pending)
+    report.jvm_starts = session.jvm_starts
+    if session.isolation_note:
+        report.sandbox = f"{report.sandbox}; {session.isolation_note}"
     _sanitize(report, session.redactor)
     tokens_in, tokens_out = report.tokens
     if tokens_in or tokens_out:
-        report.cost_usd = project.settings.price_table().cost(provider.model, tokens_in, tokens_out)
-        own = PriceTable(prices={k.lower(): v for k, v in project.settings.prices.items()})
-        report.priced_by = "your [tool.scaffold.prices]" if own.find(provider.model) else "list prices"
+        report.cost_usd, report.priced_by = project.settings.priced(provider.model, tokens_in, tokens_out)
     return report
 
 

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,12 @@ class ScaffoldSettings(BaseModel):
     def price_table(self) -> PriceTable:
         """The list prices with this repo's own (a negotiated rate, a private endpoint) on top."""
         return DEFAULT_PRICES.with_overrides({name: price.model_dump() for name, price in self.prices.items()})
+
+    def priced(self, model: str, tokens_in: int, tokens_out: int) -> tuple[Decimal | None, str]:
+        """The estimated cost and whose prices gave it: the repo's own for its models, else the list's."""
+        own = PriceTable(prices={name.lower(): price for name, price in self.prices.items()}).find(model)
+        whose = "your [tool.scaffold.prices]" if own is not None else "list prices"
+        return self.price_table().cost(model, tokens_in, tokens_out), whose
 
 
 ENV_SETTINGS = {

@@ -22,6 +22,7 @@ from typing import Any
 
 from lakeforge.identifiers import LAYERS
 from lakeforge.tables import TablesFile, TableSpec
+from scaffolder import server_archive
 from scaffolder.audit import AuditLog, ReplyCache
 from scaffolder.errors import ScaffoldError
 from scaffolder.problems import Problem, ProblemKind
@@ -160,6 +161,12 @@ class EngineSession:
         """Start the sandbox and its Spark server now: it boots while the model writes the first replies."""
         if self.spark is None and not self.dry_run:
             self.spark = RoundSpark(self.project.root, self.sandbox, self.environ)
+            offline = self.asks_model and self.provider.name == "offline"
+            if not offline and server_archive.ready_archive() is None:
+                # Once per machine: every later round's server is ready ~4 s sooner. The offline
+                # generator (the demo) has no model to wait for, so it does not pay this up front.
+                self.notify("", "preparing Java once for this machine (~30 s)")
+                server_archive.prepare_archive()
             self.spark.start()
 
     @property

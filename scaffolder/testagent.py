@@ -89,13 +89,11 @@ def generate_tests(
             spec.name, provider.name, provider.model, session.announcement, session.sandbox_note, test_rel
         )
         session.start_spark()  # one sandboxed Spark for every round of the command
-        try:
-            return _rounds(session, spec, report, target_coverage, max_rounds)
-        finally:
-            session.close()
-            report.jvm_starts = session.jvm_starts
-            if session.isolation_note:
-                report.sandbox = f"{report.sandbox}; {session.isolation_note}"
+        _rounds(session, spec, report, target_coverage, max_rounds)
+    report.jvm_starts = session.jvm_starts
+    if session.isolation_note:
+        report.sandbox = f"{report.sandbox}; {session.isolation_note}"
+    return report
 
 
 def _rounds(

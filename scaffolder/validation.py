@@ -30,9 +30,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from lakeforge.jvm import archive_path, archive_ready, cache_dir
+from lakeforge.jvm import cache_dir
 from lakeforge.tables import TablesFile, TableSpec, load_tables
-from scaffolder import judge, probes
+from scaffolder import judge, probes, server_archive
 from scaffolder.checks import test_functions
 from scaffolder.cleanup import remove_tree
 from scaffolder.errors import ScaffoldError
@@ -201,7 +201,7 @@ class RoundSpark:
         threading.Thread(
             target=self._read, args=(from_zygote, self.generation), name="scaffold-round-reader", daemon=True
         ).start()
-        archive = str(archive_path()) if archive_ready() and archive_path().is_file() else None
+        archive = server_archive.ready_archive()
         self._send(
             Config(
                 port=PORT if bwrap else _free_port(),

@@ -40,11 +40,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Write the JVM class-data archive first (once per machine, ~1 min): every local Spark start
-    maps it, including scaffold's sandboxed rounds, which can read the cache but not write it."""
+    """Write the JVM class-data archives first (once per machine, ~1 min): the local sessions'
+    and the round server's (a JVM maps only an archive written for its own classpath). scaffold's
+    sandboxed rounds read the cache but cannot write it."""
     from lakeforge.jvm import prepare_archive
+    from scaffolder import server_archive
 
     prepare_archive()
+    server_archive.prepare_archive()  # the round server's own (its classpath differs)
 
 
 @pytest.fixture(scope="session")

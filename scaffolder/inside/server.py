@@ -75,10 +75,20 @@ def java_binary() -> str:
     return found
 
 
-def server_command(port: int, cores: int, scratch: str, heap: str = "1g", archive: str | None = None) -> list[str]:
-    """The JVM command line of the Connect server (the launcher's work, done here)."""
+def server_classpath() -> str:
     home = spark_home()
-    classpath = os.pathsep.join([str(home / "conf"), *sorted(glob.glob(str(home / "jars" / "*.jar")))])
+    return os.pathsep.join([str(home / "conf"), *sorted(glob.glob(str(home / "jars" / "*.jar")))])
+
+
+def server_command(
+    port: int, cores: int, scratch: str, heap: str = "1g", archive: str | None = None, dump_to: str | None = None
+) -> list[str]:
+    """The JVM command line of the Connect server (the launcher's work, done here).
+
+    `archive` maps a class-data archive written for this very classpath (the local sessions'
+    archive does not fit: a different classpath makes the JVM refuse it); `dump_to` writes one at exit.
+    """
+    classpath = server_classpath()
     conf = {
         **SERVER_DEFAULTS,
         "spark.master": f"local[{max(1, cores)}]",
@@ -90,6 +100,8 @@ def server_command(port: int, cores: int, scratch: str, heap: str = "1g", archiv
     options = [f"-Xmx{heap}", *FAST_START_OPTIONS, *MODULE_OPTIONS, f"-Djava.io.tmpdir={scratch}", "-XX:-UsePerfData"]
     if archive:
         options.append(f"-XX:SharedArchiveFile={archive}")
+    elif dump_to:
+        options.append(f"-XX:ArchiveClassesAtExit={dump_to}")
     command = [
         java_binary(),
         *options,

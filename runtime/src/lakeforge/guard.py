@@ -206,6 +206,16 @@ class Detector:
             frame = frame.f_back
         return None, innermost, immediate
 
+    def _own_caller(self) -> bool:
+        """Whether the frame that raised the event could be a candidate's: its file is one, or is
+        code built from a string (which the stack walk then attributes). Every other caller makes
+        an immediate event none of the candidates' business, so the whole walk can be skipped."""
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename == __file__:
+            frame = frame.f_back
+        filename = frame.f_code.co_filename if frame is not None else ""
+        return filename in self.files or filename in ("<string>", "<stdin>")
+
     def _stdlib(self, filename: str) -> bool:
         if filename.startswith("<frozen"):
             return True
@@ -218,6 +228,8 @@ class Detector:
     def _judge(self, event: str, args: tuple[object, ...]) -> tuple[str, str, str] | None:
         if event == "open":
             return self._open(args)
+        if event in IMMEDIATE_EVENTS and not self._own_caller():
+            return None  # the library's own doing (pluggy reads __code__, logging reads frames): no walk
         candidate, innermost, immediate = self._stack()
         if candidate is None:
             return None

@@ -1,0 +1,97 @@
+"""The round server's own class-data archive: written once per machine, by a JVM nobody else used.
+
+A Connect server maps ~20k classes from Spark's jars at start and while it warms up; a dynamic
+class-data archive of them makes the sandboxed server ready in about half the time (measured
+here: port open 1.7 s instead of 4.0 s, warm-up 3.4 s instead of 5.7 s). The archive of the
+local test sessions cannot serve: the JVM refuses an archive written for another classpath.
+
+The archive is written outside the sandbox by a server that only runs the fixed warm-up, never a
+run's code, and stops on SIGTERM (the JVM writes the archive as it exits). It is written under a
+temporary name and renamed, so a half-written archive is never mapped; the sandbox reads it
+through the read-only cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from lakeforge.jvm import CDS_VAR, cache_dir
+from scaffolder.inside import server
+
+_STALE_LOCK_SECONDS = 900
+
+
+def archive_path() -> Path:
+    """Where the server archive for this Java and this pyspark's jars lives (it may not exist)."""
+    java = str(Path(server.java_binary()).resolve())
+    key = hashlib.sha256(f"{java}|{server.server_classpath()}".encode()).hexdigest()[:16]
+    return cache_dir() / "cds" / f"connect-{key}.jsa"
+
+
+def ready_archive() -> str | None:
+    """The archive to map, when it exists and archives are on."""
+    if os.environ.get(CDS_VAR, "1") == "0":
+        return None
+    try:
+        path = archive_path()
+    except FileNotFoundError:  # no java: the round says so itself
+        return None
+    return str(path) if path.is_file() and path.stat().st_size > 0 else None
+
+
+def prepare_archive(timeout: float = 300) -> bool:
+    """Write the archive now if it is missing (once per machine, ~30 s here); True when it exists.
+
+    One writer at a time (a lock file); a stale lock from a killed writer is taken over.
+    """
+    if os.environ.get(CDS_VAR, "1") == "0" or ready_archive():
+        return ready_archive() is not None
+    path = archive_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_suffix(".lock")
+    with contextlib.suppress(OSError):
+        if time.time() - lock.stat().st_mtime > _STALE_LOCK_SECONDS:
+            lock.unlink()
+    try:
+        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except OSError:
+        return False  # another process is writing it right now
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
+    try:
+        with tempfile.TemporaryDirectory(prefix="scaffold-archive-") as scratch:
+            if _dump(partial, scratch, timeout) and partial.is_file() and partial.stat().st_size > 0:
+                os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+        lock.unlink(missing_ok=True)
+    return ready_archive() is not None
+
+
+def _dump(target: Path, scratch: str, timeout: float) -> bool:
+    port = server.free_port()
+    command = server.server_command(port, 1, scratch, dump_to=str(target))
+    with open(os.path.join(scratch, "server.log"), "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        if not server.wait_for_port(port, timeout, lambda: process.poll() is None):
+            return False
+        server.warm_up(f"sc://127.0.0.1:{port}")
+        process.send_signal(signal.SIGTERM)  # a clean exit is when the JVM writes the archive
+        return process.wait(timeout) == 0 or target.is_file()
+    except Exception:
+        return False
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+if __name__ == "__main__":
+    print("ready" if prepare_archive() else "not written", archive_path())
