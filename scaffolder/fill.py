@@ -218,7 +218,8 @@ def _attempts(session: EngineSession, manifest: Manifest, report: FillReport, pe
                 if verdict.passed:
                     item.outcome.mutation = verdict.mutation
                     _keep(project, manifest, item, attempt, dry_run=False)
-                    report.written += [rel for rel in item.files if item.outcome.status is TableStatus.FILLED]
+                    if item.outcome.status is TableStatus.FILLED:
+                        report.written += [rel for rel in item.files if rel not in report.written]
                     notify(item.spec.name, item.outcome.status.value)
             save_manifest(project.root, manifest)
         pending = _next_attempt(session, pending, attempt)
@@ -238,7 +239,7 @@ def _prepare(
     report.outcomes.append(outcome)
     module_rel = spec.module_path(project.package)
     if not dry_run:
-        ensure_stub(project, manifest, spec)
+        report.written += ensure_stub(project, manifest, spec)  # a stub a failed table keeps is written too
     state = module_state(project.root / module_rel)
     if not force:
         if state is ModuleState.BROKEN:

@@ -18,6 +18,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -82,7 +83,10 @@ def _dump(target: Path, scratch: str, timeout: float) -> bool:
     try:
         if not server.wait_for_port(port, timeout, lambda: process.poll() is None):
             return False
-        server.warm_up(f"sc://127.0.0.1:{port}")
+        # In a child: a Connect client marks its own process as Connect-only (SPARK_CONNECT_MODE_ENABLED),
+        # which would break every local session this process (or a child it starts later) opens.
+        warm = f"from scaffolder.inside.server import warm_up; warm_up('sc://127.0.0.1:{port}')"
+        subprocess.run([sys.executable, "-c", warm], capture_output=True, timeout=timeout, check=True)
         process.send_signal(signal.SIGTERM)  # a clean exit is when the JVM writes the archive
         return process.wait(timeout) == 0 or target.is_file()
     except Exception:

@@ -136,6 +136,7 @@ def ensure_stub(project: Project, manifest: Manifest, spec: TableSpec) -> list[s
             init = path.parent / "__init__.py"
             if rel.startswith("src/") and not init.exists():
                 atomic_write(init, "")
+                created.append(init.relative_to(project.root).as_posix())
             write_tracked(project.root, manifest, rel, text)
             created.append(rel)
     return created

@@ -563,14 +563,6 @@ def _execute(stage: _Stage, queue: list[_Planned]) -> None:
             run = judge.read_run(planned.kind, planned.name, future.result(), run_id, planned.request.nonce)
             table.runs[planned.name] = run
             table.seconds += run.done.seconds
-            if os.environ.get("SCAFFOLD_DEBUG_RUNS"):
-                inner = run.report.seconds if run.report else -1
-                tests = [(t.test[:20], round(t.seconds, 2), t.outcome) for t in run.report.tests] if run.report else []
-                print(
-                    f"RUN {planned.table} {planned.name} outer={run.done.seconds:.2f} inner={inner:.2f} {tests}"
-                    f" { ({k: round(v, 2) for k, v in run.report.phases.items()} if run.report else {}) }",
-                    file=sys.stderr,
-                )
             if planned.kind == "real" and not table.candidate.mutate_passing and _failed(table, run):
                 table.cancelled = True  # its verdict is decided: no more runs for it
             elif planned.kind == "real" and table.probe is None:
@@ -600,8 +592,9 @@ def _survive(stage: _Stage, queue: list[_Planned], files: dict[str, str], root: 
         engine.ensure_running(fresh=always)
         engine.wait_ready()
         new_id = engine.send_round(files, (root / "data").is_dir())
-        for planned in queue:
+        for planned in queue:  # new ids and nonces too: nothing a dead sandbox saw names a new run
             planned.request.round_id = new_id
+            planned.request.run_id, planned.request.nonce = secrets.token_hex(8), secrets.token_hex(16)
         for table in tables.values():
             table.round_id = new_id
         return new_id

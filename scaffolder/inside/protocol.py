@@ -217,7 +217,6 @@ class WorkerReport(_Model):
     policy: list[str] = Field(default_factory=list)  # what the detector saw the code try
     coverage: Coverage | None = None
     seconds: float = 0.0
-    phases: dict[str, float] = Field(default_factory=dict)  # where the run's time went (diagnostics only)
 
 
 RunStatus = Literal[

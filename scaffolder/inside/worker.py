@@ -133,15 +133,12 @@ class Session:
     def __init__(self, url: str) -> None:
         self.url = url
         self.session: Any = None
-        self.created = 0.0  # seconds the session took to open (diagnostics: WorkerReport.phases)
 
     def get(self) -> Any:
         if self.session is None:
             from pyspark.sql import SparkSession
 
-            started = time.perf_counter()
             self.session = SparkSession.builder.remote(self.url).create()
-            self.created = time.perf_counter() - started
         return self.session
 
 
@@ -360,7 +357,6 @@ def _run(
         coverage.switch_context("")
     recorder = Recorder(request.record_inputs)
     spark = Session(url)
-    report.phases["setup"] = time.perf_counter() - started
     try:
         module = importlib.import_module(request.module)
         if not callable(getattr(module, "transform", None)):
@@ -379,12 +375,9 @@ def _run(
         pytest.main(_pytest_args(request, repo, place.tmp), plugins=[plugin])
         report.tests, report.collect_errors = plugin.results, plugin.collect_errors
         report.policy += plugin.filled
-    report.phases["pytest"] = time.perf_counter() - started
-    report.phases["session"] = spark.created
     failed = any(t.outcome in ("failed", "timeout") for t in report.tests)
     if not (request.stop_at_first_failure and failed):
         recorder.settle()
-    report.phases["settle"] = time.perf_counter() - started
     detector.suspended = True
     if coverage is not None:
         coverage.stop()

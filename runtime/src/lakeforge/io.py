@@ -69,15 +69,48 @@ def add_ingestion_metadata(df: DataFrame) -> DataFrame:
     from pyspark.sql import functions as F
 
     source = F.col("_metadata.file_path")
-    try:
-        # `.schema` analyses now: Spark Connect (serverless, shared clusters) builds plans lazily and
-        # would only fail when the rows are read.
-        df.select(source).schema  # noqa: B018
-    except AnalysisException:  # not a file source: there is no `_metadata` column to read
+    if _client_rows_only(df):
         source = F.lit(None).cast("string")
+    else:
+        try:
+            # `.schema` analyses now: Spark Connect (serverless, shared clusters) builds plans lazily
+            # and would only fail when the rows are read.
+            df.select(source).schema  # noqa: B018
+        except AnalysisException:  # not a file source: there is no `_metadata` column to read
+            source = F.lit(None).cast("string")
     # select, not withColumn: local Spark Declarative Pipelines cannot analyse withColumn over a
     # dataset that does not exist yet, and select is the same plan everywhere else.
     return df.select("*", F.current_timestamp().alias(INGESTED_AT), source.alias(SOURCE_FILE))
+
+
+def _client_rows_only(df: DataFrame) -> bool:
+    """True for a Spark Connect plan whose every leaf is rows the client sent (a test's DataFrame).
+
+    Such a plan has no file behind it, so asking the server for `_metadata` would only fail: a
+    round trip (to a remote cluster, with Databricks Connect) and an ERROR in the log per call.
+    Only the leaves listed here count; any other leaf, or a classic DataFrame, is asked as before.
+    """
+    try:
+        from pyspark.sql.connect.dataframe import DataFrame as ConnectDataFrame
+        from pyspark.sql.connect.plan import LocalRelation, LogicalPlan, Range
+    except ImportError:  # pyspark without the Connect client
+        return False
+    if not isinstance(df, ConnectDataFrame):
+        return False
+    stack, seen = [df._plan], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        children = []
+        for value in vars(node).values():
+            values = value if isinstance(value, (list, tuple)) else [value]
+            children += [item for item in values if isinstance(item, LogicalPlan)]
+        if not children and not isinstance(node, (LocalRelation, Range)):
+            return False
+        stack.extend(children)
+    return True
 
 
 def delta_available(spark: SparkSession) -> bool:
