@@ -30,9 +30,18 @@ _STALE_LOCK_SECONDS = 900
 
 
 def archive_path() -> Path:
-    """Where the server archive for this Java and this pyspark's jars lives (it may not exist)."""
+    """Where the server archive for this Java and these very jars lives (it may not exist).
+
+    The key holds each jar's size and time as well as its path: the JVM refuses an archive whose
+    jars changed, so a pyspark reinstalled at the same path gets a new archive, not a refused one.
+    """
     java = str(Path(server.java_binary()).resolve())
-    key = hashlib.sha256(f"{java}|{server.server_classpath()}".encode()).hexdigest()[:16]
+    parts = [java]
+    for entry in server.server_classpath().split(os.pathsep):
+        with contextlib.suppress(OSError):
+            stat = os.stat(entry)
+            parts.append(f"{entry}:{stat.st_size}:{stat.st_mtime_ns}")
+    key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
     return cache_dir() / "cds" / f"connect-{key}.jsa"
 
 
@@ -54,8 +63,11 @@ def prepare_archive(timeout: float = 300) -> bool:
     """
     if os.environ.get(CDS_VAR, "1") == "0" or ready_archive():
         return ready_archive() is not None
-    path = archive_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path = archive_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no java (the round then says so itself), or a cache that cannot be written
+        return False
     lock = path.with_suffix(".lock")
     with contextlib.suppress(OSError):
         if time.time() - lock.stat().st_mtime > _STALE_LOCK_SECONDS:

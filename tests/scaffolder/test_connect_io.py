@@ -43,6 +43,7 @@ def connect(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                 time.sleep(1)
         assert session is not None
         yield session
+        session.stop()  # before the server goes: a client left open retries it at interpreter exit
     finally:
         process.kill()
         process.wait()

@@ -17,7 +17,7 @@ import logging
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlparse
 
 from lakeforge.errors import LakeforgeError
@@ -90,21 +90,19 @@ def _client_rows_only(df: DataFrame) -> bool:
     round trip (to a remote cluster, with Databricks Connect) and an ERROR in the log per call.
     Only the leaves listed here count; any other leaf, or a classic DataFrame, is asked as before.
     """
-    try:
-        from pyspark.sql.connect.dataframe import DataFrame as ConnectDataFrame
-        from pyspark.sql.connect.plan import LocalRelation, LogicalPlan, Range
-    except ImportError:  # pyspark without the Connect client
-        return False
-    if not isinstance(df, ConnectDataFrame):
-        return False
-    stack, seen = [df._plan], set()
+    if not type(df).__module__.startswith("pyspark.sql.connect."):
+        return False  # classic: nothing to import (the Connect client is already loaded when it is one)
+    from pyspark.sql.connect.plan import LocalRelation, LogicalPlan, Range
+
+    stack: list[Any] = [getattr(df, "_plan", None)]
+    seen: set[int] = set()
     while stack:
         node = stack.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
         children = []
-        for value in vars(node).values():
+        for value in getattr(node, "__dict__", {}).values():
             values = value if isinstance(value, (list, tuple)) else [value]
             children += [item for item in values if isinstance(item, LogicalPlan)]
         if not children and not isinstance(node, (LocalRelation, Range)):

@@ -60,7 +60,11 @@ def _archive_key() -> str:
     try:
         import pyspark
 
-        spark = f"{pyspark.__version__}:{Path(pyspark.__file__).parent}"
+        home = Path(pyspark.__file__).parent
+        # The jars' folder time too: a pyspark reinstalled at the same path has new jars, and the
+        # JVM refuses an archive written for the old ones.
+        jars = home / "jars"
+        spark = f"{pyspark.__version__}:{home}:{jars.stat().st_mtime_ns if jars.is_dir() else ''}"
     except ImportError:
         spark = "no-pyspark"
     java = os.environ.get("JAVA_HOME") or shutil.which("java") or "java"
