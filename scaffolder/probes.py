@@ -587,10 +587,14 @@ def _by_key(
 
 
 def shrink_plan(
-    finding: Finding, planned: Sequence[Planned], sources: Sequence[Input], limit: int = 40
+    finding: Finding, planned: Sequence[Planned], sources: Sequence[Input], spec: TableSpec, limit: int = 40
 ) -> list[Planned]:
     """Smaller inputs for a contract finding: each row of the first input alone, then the rows that
-    share a key, with the other inputs whole. The judge keeps the smallest that breaks the contract."""
+    share a key, with the other inputs whole. The judge keeps the smallest that breaks the contract.
+
+    Rows a regression test can carry come first (see `_pinnable`): among equally small subsets the
+    first one found is kept, so a finding shows a null in a NOT NULL landed column only when no
+    other row shows it."""
     sent = next((p for p in planned if p.label == finding.label), None)
     if sent is None or sent.kind != "contract" or not sources:
         return []
@@ -604,6 +608,7 @@ def shrink_plan(
         for row in whole.rows:
             groups.setdefault(tuple(_hashable(row[i]) for i in keys), []).append(row)
         subsets += [rows for rows in groups.values() if len(rows) > 1]
+    subsets.sort(key=lambda rows: not _pinnable(spec, {first.parameter: rows}, {first.parameter: whole.columns}))
     found = []
     for number, rows in enumerate(subsets[:limit]):
         inputs = {
@@ -649,6 +654,8 @@ def regression_test(spec: TableSpec, finding: Finding, parameters: Sequence[str]
         return None
     if any(len(row) != len(finding.columns[p]) for p in parameters for row in finding.rows[p]):
         return None
+    if not _pinnable(spec, finding.rows, finding.columns):
+        return None
     lines = [
         "",
         "",
@@ -673,6 +680,25 @@ def regression_test(spec: TableSpec, finding: Finding, parameters: Sequence[str]
     else:
         lines.append(f'    assert_contract(result, "{spec.name}")')
     return "\n".join(lines) + "\n"
+
+
+def _pinnable(spec: TableSpec, rows: dict[str, list[list[Any]]], columns: dict[str, list[tuple[str, str]]]) -> bool:
+    """Whether a test that feeds these rows can pass at all.
+
+    Bronze keeps every landed value as it came, and every test call's output is checked against
+    the NOT NULL columns of tables.yml; a landed null in such a column breaks one or the other
+    whatever `transform` does. The probe lets it pass (NOT NULL is a production expectation for
+    bronze), so a regression test must not pin it: the right code would never be kept again.
+    """
+    if spec.layer != "bronze":
+        return True
+    required = set(spec.not_null_columns())
+    for parameter, frame_rows in rows.items():
+        names = [name for name, _ in columns.get(parameter, [])]
+        at = [i for i, name in enumerate(names) if name in required]
+        if any(row[i] is None for row in frame_rows for i in at if i < len(row)):
+            return False
+    return True
 
 
 def _one_line(text: str) -> str:

@@ -668,7 +668,7 @@ def _plan_shrink(table: _Table, settings: RoundSettings) -> _Planned | None:
     if not findings or table.tables_file is None or table.request is None or table.probe is None:
         return None
     sources = probes.inputs_of(table.candidate.spec, table.tables_file, table.parameters)
-    table.shrink = probes.shrink_plan(findings[0], table.probe, sources)
+    table.shrink = probes.shrink_plan(findings[0], table.probe, sources, table.candidate.spec)
     if not table.shrink:
         return None
     probe = Probe(calls=[ProbeCall(label=p.label, inputs=p.inputs) for p in table.shrink])

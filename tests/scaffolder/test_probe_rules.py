@@ -1,0 +1,81 @@
+"""The probe's regression tests must be passable by the right code.
+
+A bronze table keeps every landed value as it came, and every test call's output is checked
+against tables.yml's NOT NULL columns. A regression test that feeds a landed null into a NOT NULL
+column can therefore never pass, and once carried into the next attempt it blocks the right
+reply for good (CI caught this: the shrunk row was the null-id one about one time in six).
+These tests are pure data, no Spark: the judge's side of the probe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lakeforge.tables import parse_tables
+from scaffolder import probes
+from scaffolder.inside.protocol import Call, Frame
+
+LANDED = [("id", "int"), ("amount", "decimal(10,2)")]
+OUT = [*LANDED, ("_ingested_at", "timestamp"), ("_source_file", "string")]
+
+
+def payments() -> Any:
+    tables = parse_tables(
+        {
+            "version": 1,
+            "tables": [
+                {
+                    "name": "payments",
+                    "layer": "bronze",
+                    "description": "Payments.",
+                    "source": {"path": "payments", "format": "csv"},
+                    "schema": [
+                        {"name": "id", "type": "int", "nullable": False},
+                        {"name": "amount", "type": "decimal(10,2)"},
+                        {"name": "_ingested_at", "type": "timestamp", "nullable": False},
+                        {"name": "_source_file", "type": "string"},
+                    ],
+                }
+            ],
+        }
+    )
+    return tables.get("payments")
+
+
+def frame(columns: list[tuple[str, str]], rows: list[list[Any]]) -> Frame:
+    return Frame(columns=columns, nullable=[True] * len(columns), rows=rows, total=len(rows))
+
+
+def times_100(rows: list[list[Any]]) -> Frame:
+    """What the wrong reply returned: every amount a hundred times too big."""
+    out = [[r[0], None if r[1] is None else f"{float(r[1]) * 100:.2f}", "2026-11-30T00:00:00", None] for r in rows]
+    return frame(OUT, out)
+
+
+def test_the_shrunk_finding_shows_a_row_a_test_can_pin() -> None:
+    spec = payments()
+    landed = [[None, "0.01"], [7, "12.50"]]  # both rows show the bug; the first one has a null id
+    contract = probes.Planned("contract", "contract", {"raw": frame(LANDED, landed)})
+    finding = probes.judge(spec, [contract], [Call(test="contract", index=0, output=times_100(landed))])[0]
+    assert "bronze keeps the landed values as they came" in finding.rule
+
+    sources = probes.inputs_of(spec, parse_tables({"version": 1, "tables": []}), ["raw"])
+    tries = probes.shrink_plan(finding, [contract], sources, spec)
+    calls = [Call(test=t.label, index=0, output=times_100(t.inputs["raw"].rows)) for t in tries]
+    best = probes.shrunk(spec, finding, tries, calls, {})
+
+    assert best.rows == {"raw": [[7, "12.50"]]}
+    test = probes.regression_test(spec, best, ["raw"], 0)
+    assert test is not None
+    assert 'make_df(spark, [(7, Decimal("12.50"))]' in test
+    assert "assert_landed_rows_kept(result, raw)" in test
+
+
+def test_no_regression_test_pins_a_landed_null_in_a_not_null_column() -> None:
+    spec = payments()
+    only_null_id = probes.Finding("bronze keeps the landed values as they came", "contract", {"raw": [[None, "0.01"]]})
+    only_null_id.columns = {"raw": LANDED}
+    assert probes.regression_test(spec, only_null_id, ["raw"], 0) is None
+
+    null_amount = probes.Finding("bronze keeps every landed row", "contract", {"raw": [[3, None]]}, {"raw": LANDED})
+    assert probes.regression_test(spec, null_amount, ["raw"], 0) is not None  # amount may be null
