@@ -685,10 +685,11 @@ def regression_test(spec: TableSpec, finding: Finding, parameters: Sequence[str]
 def _pinnable(spec: TableSpec, rows: dict[str, list[list[Any]]], columns: dict[str, list[tuple[str, str]]]) -> bool:
     """Whether a test that feeds these rows can pass at all.
 
-    Bronze keeps every landed value as it came, and every test call's output is checked against
-    the NOT NULL columns of tables.yml; a landed null in such a column breaks one or the other
-    whatever `transform` does. The probe lets it pass (NOT NULL is a production expectation for
-    bronze), so a regression test must not pin it: the right code would never be kept again.
+    Bronze keeps every landed row and value as it came, and every test call's output is checked
+    against tables.yml's NOT NULL columns and keys; a landed null in such a column, or two landed
+    rows with one key, breaks one or the other whatever `transform` does. The probe lets them pass
+    (for bronze they are production expectations), so a regression test must not pin them: the
+    right code would never be kept again.
     """
     if spec.layer != "bronze":
         return True
@@ -698,6 +699,10 @@ def _pinnable(spec: TableSpec, rows: dict[str, list[list[Any]]], columns: dict[s
         at = [i for i, name in enumerate(names) if name in required]
         if any(row[i] is None for row in frame_rows for i in at if i < len(row)):
             return False
+        if spec.keys and all(k in names for k in spec.keys):
+            keys = [tuple(_hashable(row[names.index(k)]) for k in spec.keys) for row in frame_rows]
+            if len(set(keys)) < len(keys):
+                return False
     return True
 
 

@@ -79,3 +79,13 @@ def test_no_regression_test_pins_a_landed_null_in_a_not_null_column() -> None:
 
     null_amount = probes.Finding("bronze keeps every landed row", "contract", {"raw": [[3, None]]}, {"raw": LANDED})
     assert probes.regression_test(spec, null_amount, ["raw"], 0) is not None  # amount may be null
+
+
+def test_no_regression_test_pins_two_landed_rows_with_one_key() -> None:
+    spec = payments().model_copy(update={"keys": ["id"]})
+    twice = probes.Finding("bronze keeps every landed row", "contract", {"raw": [[3, "1.00"], [3, "2.00"]]})
+    twice.columns = {"raw": LANDED}
+    assert probes.regression_test(spec, twice, ["raw"], 0) is None
+    once = probes.Finding("bronze keeps every landed row", "contract", {"raw": [[3, "1.00"], [4, "2.00"]]})
+    once.columns = {"raw": LANDED}
+    assert probes.regression_test(spec, once, ["raw"], 0) is not None
