@@ -47,13 +47,8 @@ def archive_path() -> Path:
 
 def ready_archive() -> str | None:
     """The archive to map, when it exists and archives are on."""
-    if os.environ.get(CDS_VAR, "1") == "0":
-        return None
-    try:
-        path = archive_path()
-    except FileNotFoundError:  # no java: the round says so itself
-        return None
-    return str(path) if path.is_file() and path.stat().st_size > 0 else None
+    path = _wanted()
+    return str(path) if path is not None and _written(path) else None
 
 
 def prepare_archive(timeout: float = 300) -> bool:
@@ -61,12 +56,14 @@ def prepare_archive(timeout: float = 300) -> bool:
 
     One writer at a time (a lock file); a stale lock from a killed writer is taken over.
     """
-    if os.environ.get(CDS_VAR, "1") == "0" or ready_archive():
-        return ready_archive() is not None
+    path = _wanted()
+    if path is None:
+        return False
+    if _written(path):
+        return True
     try:
-        path = archive_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError:  # no java (the round then says so itself), or a cache that cannot be written
+    except OSError:  # a cache that cannot be written: the round runs without an archive
         return False
     lock = path.with_suffix(".lock")
     with contextlib.suppress(OSError):
@@ -79,12 +76,29 @@ def prepare_archive(timeout: float = 300) -> bool:
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
     try:
         with tempfile.TemporaryDirectory(prefix="scaffold-archive-") as scratch:
-            if _dump(partial, scratch, timeout) and partial.is_file() and partial.stat().st_size > 0:
+            if _dump(partial, scratch, timeout) and _written(partial):
                 os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
         lock.unlink(missing_ok=True)
-    return ready_archive() is not None
+    return _written(path)
+
+
+def _wanted() -> Path | None:
+    """The archive's path when archives are on and there is a Java to key it by."""
+    if os.environ.get(CDS_VAR, "1") == "0":
+        return None
+    try:
+        return archive_path()
+    except OSError:  # no java: the round says so itself
+        return None
+
+
+def _written(path: Path) -> bool:
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:  # removed in between (a cache pruned by hand)
+        return False
 
 
 def _dump(target: Path, scratch: str, timeout: float) -> bool:

@@ -14,6 +14,7 @@ a provider), and gives every engine the two verbs it needs:
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -103,6 +104,7 @@ class EngineSession:
         self.round_settings = RoundSettings(self.settings.test_timeout_seconds, self.settings.timeout_seconds)
         self.spark: RoundSpark | None = None
         self.closed = False
+        self._boot: threading.Thread | None = None  # writes the server archive; Spark starts after it
 
     # --- the parts, built when first needed ------------------------------------------------------
 
@@ -162,12 +164,27 @@ class EngineSession:
         if self.spark is None and not self.dry_run:
             self.spark = RoundSpark(self.project.root, self.sandbox, self.environ)
             offline = self.asks_model and self.provider.name == "offline"
-            if not offline and server_archive.ready_archive() is None:
-                # Once per machine: every later round's server is ready ~4 s sooner. The offline
-                # generator (the demo) has no model to wait for, so it does not pay this up front.
-                self.notify("", "preparing Java once for this machine (~30 s)")
-                server_archive.prepare_archive()
-            self.spark.start()
+            if offline or server_archive.ready_archive() is not None:
+                self.spark.start()
+                return
+            # Once per machine: every later round's server is ready ~4 s sooner. It is written
+            # while the model writes the first replies; the offline generator (the demo) has no
+            # model to wait for, so it does not pay it up front.
+            self.notify("", "preparing Java once for this machine (~30 s, while the model writes)")
+            self._boot = threading.Thread(target=server_archive.prepare_archive, name="scaffold-java-prep", daemon=True)
+            self._boot.start()
+
+    def _booted(self) -> None:
+        """Start Spark once the archive is written.
+
+        The start itself happens here, in the thread that judges, never in the preparing thread:
+        bubblewrap's --die-with-parent follows the thread that started it, so a sandbox started
+        by a thread that then ends is killed at once."""
+        if self._boot is not None:
+            self._boot.join()
+            self._boot = None
+            if self.spark is not None and not self.closed:
+                self.spark.start()
 
     @property
     def isolation_note(self) -> str:
@@ -183,9 +200,12 @@ class EngineSession:
         return self.spark.jvm_starts if self.spark is not None else 0
 
     def close(self) -> None:
-        """Stop the sandbox and its Spark server (once; what they reported stays readable)."""
+        """Stop the sandbox and its Spark server (once; what they reported stays readable).
+
+        A start still preparing the archive is waited for first: its JVM must not outlive us."""
         if self.spark is not None and not self.closed:
             self.closed = True
+            self._booted()
             self.spark.close()
 
     def __enter__(self) -> EngineSession:
@@ -254,6 +274,7 @@ class EngineSession:
     def judge(self, candidates: list[Candidate], progress: bool = True) -> RoundResult:
         """Verdicts for `candidates` from one validation round on this session's sandboxed Spark."""
         self.start_spark()
+        self._booted()
         return run_round(
             self.project.root,
             self.project.package,

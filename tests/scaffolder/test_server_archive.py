@@ -8,12 +8,18 @@ refusal into a failed start, so these tests see which archive the JVM really map
 from __future__ import annotations
 
 import subprocess
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lakeforge.jvm import archive_path, java_available
+from lakeforge.jvm import CACHE_VAR, archive_path, java_available
 from scaffolder import server_archive
 from scaffolder.inside import server
+
+from .conftest import bronze_table, good_reply, scaffold_loopback, write_tables
+from .llm_server import Action, ScriptedLLM, table_of
 
 pytestmark = pytest.mark.skipif(not java_available(), reason="no Java on this machine")
 
@@ -36,10 +42,31 @@ def test_the_round_server_maps_its_own_archive_and_not_the_local_sessions() -> N
         assert refused.returncode != 0 and "mismatch" in refused.stdout + refused.stderr
 
 
-def test_a_second_prepare_reuses_the_archive_and_never_leaves_a_partial_one() -> None:
-    assert server_archive.prepare_archive()
-    before = server_archive.archive_path().stat().st_mtime_ns
-    assert server_archive.prepare_archive()  # nothing to do: it exists
-    assert server_archive.archive_path().stat().st_mtime_ns == before
-    folder = server_archive.archive_path().parent
-    assert not list(folder.glob("connect-*.partial")) and not list(folder.glob("connect-*.lock"))
+@pytest.mark.slow
+def test_the_first_fill_on_a_machine_asks_the_model_while_java_is_prepared(bare_project: Path, tmp_path: Path) -> None:
+    """A machine with no archive yet: the archive is written in the background, the model is asked
+    meanwhile, the table is kept; a later prepare reuses the archive and leaves no partial file."""
+    cache = tmp_path / "fresh-machine-cache"
+    write_tables(bare_project, [bronze_table("payments")])
+    asked: list[float] = []
+
+    def respond(request: dict[str, Any]) -> Action:
+        asked.append(time.time())
+        return Action(content=good_reply(bare_project, table_of(request)))
+
+    with ScriptedLLM(respond) as llm:
+        done = scaffold_loopback(bare_project, llm.base_url, "fill", "bronze", LAKEFORGE_CACHE_DIR=str(cache))
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "preparing Java once for this machine" in output
+    assert ", 1 JVM start(s)" in output, output  # the sandbox started after it survives (no restart)
+    [written] = list((cache / "cds").glob("connect-*.jsa"))
+    assert asked and asked[0] < written.stat().st_mtime, "the model was asked only after Java was prepared"
+    assert not list(written.parent.glob("connect-*.partial")) and not list(written.parent.glob("connect-*.lock"))
+
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(CACHE_VAR, str(cache))
+        assert server_archive.archive_path() == written
+        before = written.stat().st_mtime_ns
+        assert server_archive.prepare_archive()  # nothing to do: it exists
+        assert written.stat().st_mtime_ns == before

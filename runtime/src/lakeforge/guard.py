@@ -191,9 +191,7 @@ class Detector:
 
     def _stack(self) -> tuple[tuple[str, str, int] | None, str, str]:
         """(nearest candidate frame as (table, file, line), innermost non-stdlib file, immediate caller file)."""
-        frame: FrameType | None = sys._getframe(1)
-        while frame is not None and frame.f_code.co_filename == __file__:
-            frame = frame.f_back
+        frame = _caller()
         immediate = frame.f_code.co_filename if frame is not None else ""
         innermost = ""
         while frame is not None:
@@ -210,9 +208,7 @@ class Detector:
         """Whether the frame that raised the event could be a candidate's: its file is one, or is
         code built from a string (which the stack walk then attributes). Every other caller makes
         an immediate event none of the candidates' business, so the whole walk can be skipped."""
-        frame: FrameType | None = sys._getframe(1)
-        while frame is not None and frame.f_code.co_filename == __file__:
-            frame = frame.f_back
+        frame = _caller()
         filename = frame.f_code.co_filename if frame is not None else ""
         return filename in self.files or filename in ("<string>", "<stdin>")
 
@@ -308,6 +304,15 @@ class Detector:
     def _may_write(self, path: str) -> bool:
         full = os.path.join(os.path.realpath(path), "")
         return full.startswith(self.writable) or full in ("/dev/null/", "/dev/stdout/", "/dev/stderr/")
+
+
+def _caller() -> FrameType | None:
+    """The innermost frame outside this file: what raised the audit event (the hook's and the
+    detector's own frames are never the actor)."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    return frame
 
 
 def _audit_thread_starts() -> None:
