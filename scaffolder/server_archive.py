@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lakeforge.jvm import CDS_VAR, cache_dir
+from lakeforge.jvm import CDS_VAR, cache_dir, mark_used, prune_archives
 from scaffolder.inside import server
 
 _STALE_LOCK_SECONDS = 900
@@ -48,7 +48,10 @@ def archive_path() -> Path:
 def ready_archive() -> str | None:
     """The archive to map, when it exists and archives are on."""
     path = _wanted()
-    return str(path) if path is not None and _written(path) else None
+    if path is None or not _written(path):
+        return None
+    mark_used(path)
+    return str(path)
 
 
 def prepare_archive(timeout: float = 300) -> bool:
@@ -73,6 +76,7 @@ def prepare_archive(timeout: float = 300) -> bool:
         os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except OSError:
         return False  # another process is writing it right now
+    prune_archives(path.parent, keep=path)
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
     try:
         with tempfile.TemporaryDirectory(prefix="scaffold-archive-") as scratch:

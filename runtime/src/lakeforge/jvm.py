@@ -25,6 +25,10 @@ FAST_START_OPTIONS = (
     "-Xlog:cds+dynamic=off",
 )
 _STALE_LOCK_SECONDS = 900
+# Every venv (every pyspark install) gets its own ~200 MB archive; the folder keeps the ones used
+# lately, within a size, and forgets the rest (a forgotten one is written again when next needed).
+ARCHIVES_MAX_BYTES = 3 * 1024**3
+ARCHIVES_MAX_AGE_SECONDS = 14 * 24 * 3600
 _writing_archive = False
 
 
@@ -104,6 +108,51 @@ def prepare_archive(timeout: float = 600) -> bool:
     return archive_ready()
 
 
+def mark_used(archive: Path) -> None:
+    """Record that an archive was just mapped (its time), so pruning forgets unused ones first.
+
+    A read-only cache (a sandboxed run) cannot record it; the writer outside the sandbox did."""
+    with contextlib.suppress(OSError):
+        os.utime(archive)
+
+
+def prune_archives(folder: Path, keep: Path) -> list[Path]:
+    """Remove archives unused for ARCHIVES_MAX_AGE_SECONDS, then the least recently used ones until
+    the folder holds at most ARCHIVES_MAX_BYTES; `keep` (the one about to be written) stays.
+
+    Also removes lock and half-written files older than a writer can live. Called before an archive is written, the
+    only time the folder grows. Returns what was removed. A process still mapping a removed
+    archive keeps its mapping (Linux and macOS); the next start without it just starts cold.
+    """
+    removed: list[Path] = []
+    now = time.time()
+    archives: list[tuple[float, int, Path]] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        path = Path(entry.path)
+        try:
+            stat = entry.stat()
+        except OSError:
+            continue
+        if entry.name.endswith((".lock", ".partial")) and now - stat.st_mtime > _STALE_LOCK_SECONDS:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        elif entry.name.endswith(".jsa") and path != keep:
+            archives.append((stat.st_mtime, stat.st_size, path))
+    archives.sort(reverse=True)  # most recently used first
+    total = 0
+    for used, size, path in archives:
+        total += size
+        if now - used > ARCHIVES_MAX_AGE_SECONDS or total > ARCHIVES_MAX_BYTES:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
 def cds_options() -> list[str]:
     """`-XX:SharedArchiveFile` when an archive exists, else `-XX:ArchiveClassesAtExit` for one writer."""
     if os.environ.get(CDS_VAR, "1") == "0":
@@ -117,6 +166,7 @@ def cds_options() -> list[str]:
     if archive.is_file() and archive.stat().st_size > 0:
         with contextlib.suppress(OSError):  # a read-only cache (a sandboxed run) still maps the archive
             lock.unlink(missing_ok=True)
+        mark_used(archive)
         return [f"-XX:SharedArchiveFile={archive}"]
     try:
         if lock.exists() and time.time() - lock.stat().st_mtime > _STALE_LOCK_SECONDS:
@@ -125,6 +175,7 @@ def cds_options() -> list[str]:
         os.close(fd)
     except OSError:
         return []  # another process is writing the archive right now
+    prune_archives(archive.parent, keep=archive)
     global _writing_archive
     _writing_archive = True
     return [f"-XX:ArchiveClassesAtExit={archive}"]
