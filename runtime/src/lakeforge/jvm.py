@@ -176,8 +176,6 @@ def cds_options() -> list[str]:
     except OSError:
         return []  # another process is writing the archive right now
     prune_archives(archive.parent, keep=archive)
-    global _writing_archive
-    _writing_archive = True
     return [f"-XX:ArchiveClassesAtExit={archive}"]
 
 
@@ -188,4 +186,8 @@ def writing_archive() -> bool:
 
 def driver_java_options() -> str:
     """JVM flags for a local driver: serial GC, C1 only, and the class-data archive."""
-    return " ".join([*FAST_START_OPTIONS, *cds_options()])
+    cds = cds_options()
+    if any(option.startswith("-XX:ArchiveClassesAtExit") for option in cds):
+        global _writing_archive
+        _writing_archive = True
+    return " ".join([*FAST_START_OPTIONS, *cds])

@@ -2,8 +2,11 @@
 
 `spark-pipelines` needs two things a repo cannot state portably: an absolute storage URI, and
 schemas that already exist (it refuses `CREATE SCHEMA` inside a pipeline). This wrapper resolves
-the spec's storage next to the spec, creates the layer schemas in a local Hive metastore, then
-runs `spark-pipelines` against that same metastore, so wiring mistakes show up before deploying.
+the spec's storage next to the spec and runs `spark-pipelines`' launcher with a local Hive
+metastore and a driver script of ours (`lakeforge/drivers/`) that creates the layer schemas on the
+pipeline's own Spark server before handing over to the CLI, so wiring mistakes show up before
+deploying, without a Spark session of their own. The pipeline's server is a local session's JVM
+and starts like one (serial GC, C1, the local sessions' class-data archive).
 
 It reads like a tool, not a log: each flow's state, row count and time, each expectation's count
 (what the event log shows on Databricks: rows dropped, kept with a warning, or the failure), where
@@ -34,8 +37,10 @@ import yaml
 from lakeforge.catalog import CatalogHelper
 from lakeforge.config import ConfigLoader
 from lakeforge.contract import ExpectationResult, expectations
+from lakeforge.drivers.local_pipeline_driver import SCHEMAS_VAR
 from lakeforge.errors import LakeforgeError
 from lakeforge.identifiers import LAYERS
+from lakeforge.jvm import driver_java_options
 from lakeforge.pipelines import CONFIG_DIR_CONF, ENV_CONF, EXPECTATIONS_SUFFIX
 from lakeforge.runner import local_catalog_conf, unfilled_tables
 from lakeforge.tables import TABLES_FILE, TablesFile, load_tables
@@ -79,20 +84,9 @@ def check_modules(root: Path, tables: TablesFile) -> None:
         raise LakeforgeError(problems[0] + more)
 
 
-def create_schemas(root: Path, env: str, config_dir: Path) -> list[str]:
-    """Create the layer schemas in the local metastore that `spark-pipelines` will use."""
-    from lakeforge.session import SparkSessionFactory
-
-    config = ConfigLoader.load(env, config_dir)
-    conf = {**config.spark.config, **hive_conf(root)}
-    spark = SparkSessionFactory.create_local(app_name="lakeforge-schemas", conf=conf)
-    try:
-        schemas = CatalogHelper(config).schemas()
-        for schema in schemas:
-            spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        return schemas
-    finally:
-        spark.stop()
+def layer_schemas(env: str, config_dir: Path) -> list[str]:
+    """The schemas the pipeline writes to, created by the driver before the pipeline runs."""
+    return CatalogHelper(ConfigLoader.load(env, config_dir)).schemas()
 
 
 LOG_FILE = ".spark-pipelines/run.log"
@@ -162,33 +156,34 @@ class RunReport:
 def run(command: str, spec_path: Path, extra: Sequence[str] = (), out: Callable[[str], None] = print) -> int:
     resolved, spec = resolve_spec(spec_path)
     root = spec_path.parent.resolve()
-    _, config_dir = _config_dir(root, spec)
+    env, config_dir = _config_dir(root, spec)
     tables = load_tables(config_dir.parent / TABLES_FILE)
     check_modules(root, tables)
+    schemas = layer_schemas(env, config_dir)
     log = root / LOG_FILE
     log.parent.mkdir(parents=True, exist_ok=True)
-    cli = _spark_pipelines_cli()
-    args = [str(cli), command, "--spec", str(resolved)]
-    for key, value in hive_conf(root).items():
+    # spark-pipelines' own launcher, with our driver as the script it runs: it creates the layer
+    # schemas on the pipeline's own server, then runs the CLI (one JVM, see drivers/).
+    args = [str(_spark_class()), "org.apache.spark.deploy.SparkPipelines", str(_driver()), command]
+    args += ["--spec", str(resolved)]
+    # The Spark server the CLI's session starts is a local session's JVM (spark-submit pyspark-shell):
+    # it starts like one, with the local sessions' class-data archive (lakeforge.jvm).
+    conf = {**hive_conf(root), "spark.driver.extraJavaOptions": driver_java_options()}
+    for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
     bin_dir = Path(sys.executable).parent
-    env_vars = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env_vars = {
+        **os.environ,
+        "PYSPARK_PYTHON": sys.executable,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        SCHEMAS_VAR: ",".join(schemas),
+        # The address is local: without it the JVM looks its host name up and warns on every start.
+        "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP") or "127.0.0.1",
+    }
     out(f"{command} of pipeline {spec.get('name', root.name)} on local Spark (Spark's output: {LOG_FILE})")
     started = time.perf_counter()
     report = RunReport()
     with log.open("w", encoding="utf-8") as handle:
-        # A child process: embedded Derby lets one JVM at a time open the metastore, and a stopped
-        # session's JVM lives on until its Python process exits.
-        schemas = subprocess.run(
-            [sys.executable, "-m", "lakeforge.local_pipeline", "create-schemas", "--spec", str(spec_path)],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-        if schemas.returncode != 0:
-            out(f"error: the layer schemas could not be created in the local metastore; see {LOG_FILE}")
-            return schemas.returncode
-        handle.flush()
         process = subprocess.Popen(
             [*args, *extra], cwd=root, env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -299,31 +294,32 @@ def _last_error(log: Path) -> str:
     return (errors[-1] if errors else "see the log")[:400]
 
 
-def _spark_pipelines_cli() -> Path:
-    """The `spark-pipelines` launcher shipped inside pyspark (works from any venv that sees it)."""
+def _spark_class() -> Path:
+    """The launcher `spark-pipelines` uses, shipped inside pyspark 4.1 and newer."""
     try:
         import pyspark
     except ImportError:
         raise LakeforgeError("pyspark is not installed: `pip install 'pyspark[pipelines]'`") from None
-    cli = Path(pyspark.__file__).parent / "bin" / "spark-pipelines"
-    if not cli.exists():
-        raise LakeforgeError(f"{cli} is missing: install pyspark 4.1 or newer with `pip install 'pyspark[pipelines]'`")
-    return cli
+    home = Path(pyspark.__file__).parent
+    if not (home / "bin" / "spark-pipelines").exists():
+        raise LakeforgeError(
+            f"{home / 'bin' / 'spark-pipelines'} is missing: install pyspark 4.1 or newer with `pip install 'pyspark[pipelines]'`"
+        )
+    return home / "bin" / "spark-class"
+
+
+def _driver() -> Path:
+    from lakeforge.drivers import local_pipeline_driver
+
+    return Path(local_pipeline_driver.__file__)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run the repo's declarative pipeline on local Spark.")
-    parser.add_argument("command", choices=["run", "dry-run", "create-schemas"])
+    parser.add_argument("command", choices=["run", "dry-run"])
     parser.add_argument("--spec", default="spark-pipeline.yml")
     args, extra = parser.parse_known_args(argv)
     try:
-        if args.command == "create-schemas":
-            spec_path = Path(args.spec)
-            _, spec = resolve_spec(spec_path)
-            root = spec_path.parent.resolve()
-            env, config_dir = _config_dir(root, spec)
-            create_schemas(root, env, config_dir)
-            raise SystemExit(0)
         code = run(args.command, Path(args.spec), extra)
     except LakeforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
