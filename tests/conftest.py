@@ -47,7 +47,16 @@ def pytest_configure(config: pytest.Config) -> None:
     from scaffolder import server_archive
 
     prepare_archive()
-    server_archive.prepare_archive()  # the round server's own (its classpath differs)
+    if _may_run_rounds(config):
+        server_archive.prepare_archive()  # the round server's own (its classpath differs)
+
+
+def _may_run_rounds(config: pytest.Config) -> bool:
+    """False when every path asked for is runtime tests (no scaffold round, so no server archive:
+    ~30 s saved in a new venv, e.g. README's `nox -s tests` story with its narrow selection)."""
+    runtime = Path(__file__).parent / "runtime"
+    paths = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    return not paths or not all(path.is_relative_to(runtime) for path in paths)
 
 
 @pytest.fixture(scope="session")
