@@ -26,7 +26,8 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,7 +41,7 @@ from lakeforge.contract import ExpectationResult, expectations
 from lakeforge.drivers.local_pipeline_driver import SCHEMAS_VAR
 from lakeforge.errors import LakeforgeError
 from lakeforge.identifiers import LAYERS
-from lakeforge.jvm import driver_java_options
+from lakeforge.jvm import cache_dir, driver_java_options
 from lakeforge.pipelines import CONFIG_DIR_CONF, ENV_CONF, EXPECTATIONS_SUFFIX
 from lakeforge.runner import local_catalog_conf, unfilled_tables
 from lakeforge.tables import TABLES_FILE, TablesFile, load_tables
@@ -181,9 +182,9 @@ def run(command: str, spec_path: Path, extra: Sequence[str] = (), out: Callable[
         "SPARK_LOCAL_IP": os.environ.get("SPARK_LOCAL_IP") or "127.0.0.1",
     }
     out(f"{command} of pipeline {spec.get('name', root.name)} on local Spark (Spark's output: {LOG_FILE})")
-    started = time.perf_counter()
     report = RunReport()
-    with log.open("w", encoding="utf-8") as handle:
+    with _one_run_per_machine(out), log.open("w", encoding="utf-8") as handle:
+        started = time.perf_counter()
         process = subprocess.Popen(
             [*args, *extra], cwd=root, env=env_vars, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -216,6 +217,39 @@ def run(command: str, spec_path: Path, extra: Sequence[str] = (), out: Callable[
         out(f"Run {state} in {seconds:.0f}s; tables in spark_catalog, stored under {warehouse}")
     out(f"Spark's full output: {log}")
     return code if code != 0 else (1 if report.failed else 0)
+
+
+@contextmanager
+def _one_run_per_machine(out: Callable[[str], None]) -> Iterator[None]:
+    """Wait for another local pipeline run on this machine to end before starting.
+
+    The pipeline's Spark Connect server binds port 15002, one per machine (pyspark's local mode
+    has no other port its client can find), so a second run at once would fail with a
+    BindException; it waits instead, and says so. The lock is the kernel's: a run that dies
+    releases it. Where there is no `fcntl` (Windows) runs are not serialised.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path = cache_dir() / "local-pipeline.lock"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+    except OSError:  # a read-only cache: run without the lock
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            out("waiting for another local pipeline run on this machine to end (Spark Connect's port 15002)")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _layer_order(flow: Flow) -> tuple[int, str]:
