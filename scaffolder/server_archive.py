@@ -20,13 +20,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from lakeforge.jvm import CDS_VAR, cache_dir, mark_used, prune_archives
+from lakeforge.jvm import CDS_VAR, archive_written, cache_dir, claim_writer, mark_used
 from scaffolder.inside import server
-
-_STALE_LOCK_SECONDS = 900
 
 
 def archive_path() -> Path:
@@ -48,7 +45,7 @@ def archive_path() -> Path:
 def ready_archive() -> str | None:
     """The archive to map, when it exists and archives are on."""
     path = _wanted()
-    if path is None or not _written(path):
+    if path is None or not archive_written(path):
         return None
     mark_used(path)
     return str(path)
@@ -57,35 +54,29 @@ def ready_archive() -> str | None:
 def prepare_archive(timeout: float = 300) -> bool:
     """Write the archive now if it is missing (once per machine, ~30 s here); True when it exists.
 
-    One writer at a time (a lock file); a stale lock from a killed writer is taken over.
+    One writer at a time (`lakeforge.jvm.claim_writer`, the local archives' rule).
     """
     path = _wanted()
     if path is None:
         return False
-    if _written(path):
+    if archive_written(path):
         return True
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError:  # a cache that cannot be written: the round runs without an archive
         return False
-    lock = path.with_suffix(".lock")
-    with contextlib.suppress(OSError):
-        if time.time() - lock.stat().st_mtime > _STALE_LOCK_SECONDS:
-            lock.unlink()
-    try:
-        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except OSError:
+    lock = claim_writer(path)
+    if lock is None:
         return False  # another process is writing it right now
-    prune_archives(path.parent, keep=path)
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
     try:
         with tempfile.TemporaryDirectory(prefix="scaffold-archive-") as scratch:
-            if _dump(partial, scratch, timeout) and _written(partial):
+            if _dump(partial, scratch, timeout) and archive_written(partial):
                 os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
         lock.unlink(missing_ok=True)
-    return _written(path)
+    return archive_written(path)
 
 
 def _wanted() -> Path | None:
@@ -96,13 +87,6 @@ def _wanted() -> Path | None:
         return archive_path()
     except OSError:  # no java: the round says so itself
         return None
-
-
-def _written(path: Path) -> bool:
-    try:
-        return path.is_file() and path.stat().st_size > 0
-    except OSError:  # removed in between (a cache pruned by hand)
-        return False
 
 
 def _dump(target: Path, scratch: str, timeout: float) -> bool:

@@ -24,13 +24,21 @@ BRONZE_COLUMNS = [
 ]
 
 
-def bronze_table(name: str) -> dict[str, Any]:
+PAYMENT_COLUMNS = [
+    {"name": "id", "type": "int", "nullable": False},
+    {"name": "amount", "type": "decimal(10,2)"},
+    {"name": "_ingested_at", "type": "timestamp", "nullable": False},
+    {"name": "_source_file", "type": "string"},
+]
+
+
+def bronze_table(name: str, columns: list[dict[str, Any]] = BRONZE_COLUMNS) -> dict[str, Any]:
     return {
         "name": name,
         "layer": "bronze",
         "description": f"Test table {name}.",
         "source": {"path": name, "format": "csv", "options": {"header": "true"}},
-        "schema": BRONZE_COLUMNS,
+        "schema": columns,
     }
 
 

@@ -15,31 +15,14 @@ from lakeforge.tables import parse_tables
 from scaffolder import probes
 from scaffolder.inside.protocol import Call, Frame
 
+from .conftest import PAYMENT_COLUMNS, bronze_table
+
 LANDED = [("id", "int"), ("amount", "decimal(10,2)")]
 OUT = [*LANDED, ("_ingested_at", "timestamp"), ("_source_file", "string")]
 
 
 def payments() -> Any:
-    tables = parse_tables(
-        {
-            "version": 1,
-            "tables": [
-                {
-                    "name": "payments",
-                    "layer": "bronze",
-                    "description": "Payments.",
-                    "source": {"path": "payments", "format": "csv"},
-                    "schema": [
-                        {"name": "id", "type": "int", "nullable": False},
-                        {"name": "amount", "type": "decimal(10,2)"},
-                        {"name": "_ingested_at", "type": "timestamp", "nullable": False},
-                        {"name": "_source_file", "type": "string"},
-                    ],
-                }
-            ],
-        }
-    )
-    return tables.get("payments")
+    return parse_tables({"version": 1, "tables": [bronze_table("payments", PAYMENT_COLUMNS)]}).get("payments")
 
 
 def frame(columns: list[tuple[str, str]], rows: list[list[Any]]) -> Frame:

@@ -20,20 +20,14 @@ import pytest
 from lakeforge.tables import load_tables
 from scaffolder.stubs import stub_module
 
-from .conftest import bronze_table, good_reply, scaffold_loopback, write_tables
+from .conftest import PAYMENT_COLUMNS, bronze_table, good_reply, scaffold_loopback, write_tables
 from .llm_server import Action, ScriptedLLM, table_of
 
-PAYMENT_COLUMNS = [
-    {"name": "id", "type": "int", "nullable": False},
-    {"name": "amount", "type": "decimal(10,2)"},
-    {"name": "_ingested_at", "type": "timestamp", "nullable": False},
-    {"name": "_source_file", "type": "string"},
-]
 META = [{"name": "_ingested_at", "type": "timestamp", "nullable": False}, {"name": "_source_file", "type": "string"}]
 
 
 def tables() -> list[dict[str, Any]]:
-    payments = lambda name: {**bronze_table(name), "schema": PAYMENT_COLUMNS}  # noqa: E731
+    payments = lambda name: bronze_table(name, PAYMENT_COLUMNS)  # noqa: E731
     return [
         bronze_table("good_first"),
         bronze_table("prose_bold"),

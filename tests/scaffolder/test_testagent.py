@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import scaffold_loopback, write_tables
+from .conftest import PAYMENT_COLUMNS, scaffold_loopback, write_tables
 from .llm_server import Action, ScriptedLLM
 
 MODULE = '''"""payments (bronze): payments as landed, amounts typed."""
@@ -101,12 +101,7 @@ def setup(project: Path) -> None:
                 "layer": "bronze",
                 "description": "Payments as landed.",
                 "source": {"path": "payments", "format": "csv"},
-                "schema": [
-                    {"name": "id", "type": "int", "nullable": False},
-                    {"name": "amount", "type": "decimal(10,2)"},
-                    {"name": "_ingested_at", "type": "timestamp", "nullable": False},
-                    {"name": "_source_file", "type": "string"},
-                ],
+                "schema": PAYMENT_COLUMNS,
             }
         ],
     )

@@ -85,8 +85,30 @@ def archive_ready() -> bool:
     """True when the archive exists, or when archives are switched off (nothing to prepare)."""
     if os.environ.get(CDS_VAR, "1") == "0":
         return True
-    path = archive_path()
-    return path.is_file() and path.stat().st_size > 0
+    return archive_written(archive_path())
+
+
+def archive_written(path: Path) -> bool:
+    """Whether an archive is there to map (a writer that died leaves none: it writes at exit)."""
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:  # removed in between (a cache pruned by hand)
+        return False
+
+
+def claim_writer(archive: Path) -> Path | None:
+    """The writer's lock for `archive` (one writer per archive at a time), or None when another
+    process holds it. A lock older than a writer can live is a killed writer's and is taken over;
+    the caller removes the lock when done. The folder is pruned first: it grows only now."""
+    lock = archive.with_suffix(".lock")
+    try:
+        if lock.exists() and time.time() - lock.stat().st_mtime > _STALE_LOCK_SECONDS:
+            lock.unlink()
+        os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except OSError:
+        return None
+    prune_archives(archive.parent, keep=archive)
+    return lock
 
 
 def prepare_archive(timeout: float = 600) -> bool:
@@ -120,9 +142,9 @@ def prune_archives(folder: Path, keep: Path) -> list[Path]:
     """Remove archives unused for ARCHIVES_MAX_AGE_SECONDS, then the least recently used ones until
     the folder holds at most ARCHIVES_MAX_BYTES; `keep` (the one about to be written) stays.
 
-    Also removes lock and half-written files older than a writer can live. Called before an archive is written, the
-    only time the folder grows. Returns what was removed. A process still mapping a removed
-    archive keeps its mapping (Linux and macOS); the next start without it just starts cold.
+    Also removes lock and half-written files older than a writer can live. Called before an
+    archive is written, the only time the folder grows. Returns what was removed. A process still
+    mapping a removed archive keeps its mapping (Linux and macOS); the next start just starts cold.
     """
     removed: list[Path] = []
     now = time.time()
@@ -162,20 +184,13 @@ def cds_options() -> list[str]:
         archive.parent.mkdir(parents=True, exist_ok=True)
     except OSError:
         return []
-    lock = archive.with_suffix(".lock")
-    if archive.is_file() and archive.stat().st_size > 0:
-        with contextlib.suppress(OSError):  # a read-only cache (a sandboxed run) still maps the archive
-            lock.unlink(missing_ok=True)
+    if archive_written(archive):
+        with contextlib.suppress(OSError):  # the writer's lock (it cannot remove it: it writes at exit)
+            archive.with_suffix(".lock").unlink(missing_ok=True)
         mark_used(archive)
         return [f"-XX:SharedArchiveFile={archive}"]
-    try:
-        if lock.exists() and time.time() - lock.stat().st_mtime > _STALE_LOCK_SECONDS:
-            lock.unlink()
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        os.close(fd)
-    except OSError:
+    if claim_writer(archive) is None:
         return []  # another process is writing the archive right now
-    prune_archives(archive.parent, keep=archive)
     return [f"-XX:ArchiveClassesAtExit={archive}"]
 
 

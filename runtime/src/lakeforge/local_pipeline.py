@@ -164,7 +164,7 @@ def run(command: str, spec_path: Path, extra: Sequence[str] = (), out: Callable[
     log = root / LOG_FILE
     log.parent.mkdir(parents=True, exist_ok=True)
     # spark-pipelines' own launcher, with our driver as the script it runs: it creates the layer
-    # schemas on the pipeline's own server, then runs the CLI (one JVM, see drivers/).
+    # schemas on the pipeline's own session, then runs the CLI (no session of their own: drivers/).
     args = [str(_spark_class()), "org.apache.spark.deploy.SparkPipelines", str(_driver()), command]
     args += ["--spec", str(resolved)]
     # The Spark server the CLI's session starts is a local session's JVM (spark-submit pyspark-shell):
