@@ -1,6 +1,6 @@
 """The round server's own class-data archive: written once per machine, by a JVM nobody else used.
 
-A Connect server maps ~20k classes from Spark's jars at start and while it warms up; a dynamic
+A Connect server maps ~20k classes from Spark's jars at start and on its first queries; a dynamic
 class-data archive of them makes the sandboxed server ready in about half the time (measured
 here: port open 1.7 s instead of 4.0 s, warm-up 3.4 s instead of 5.7 s). The archive of the
 local test sessions cannot serve: the JVM refuses an archive written for another classpath.

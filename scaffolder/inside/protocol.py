@@ -111,7 +111,6 @@ class Config(_Model):
     data: str | None = None  # the repo's data/, read-only, as the workers see it
     writable: list[str] = Field(default_factory=list)  # besides the worker's own /tmp (HOME)
     credentials: list[str] = Field(default_factory=list)  # paths the detector reports reads of
-    warm: bool = True
     file_bytes: int = 1024**3  # RLIMIT_FSIZE of everything in the sandbox (the server included)
     worker_tmp: str = "/tmp"  # where each worker mounts its private temp folder
 
@@ -242,7 +241,6 @@ class RunDone(_Model):
 class Ready(_Model):
     kind: Literal["ready"] = "ready"
     server_seconds: float
-    warm_seconds: float
     private_workers: bool  # each worker has its own mount namespace and /tmp
 
 

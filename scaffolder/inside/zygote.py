@@ -5,7 +5,7 @@ IN_FD and writes length-prefixed answers on OUT_FD. It
 
 1. starts the Spark Connect server (a JVM) and waits until it listens;
 2. imports everything a run needs (pytest, the Connect client, pandas, pyarrow, chispa,
-   lakeforge) — never a line of model code — and warms the server up in a throwaway child;
+   lakeforge) — never a line of model code — while the JVM boots;
 3. forks a worker per run request: a fresh process whose only way out is its own pipe. The
    zygote reads at most one bounded frame from it, waits for it to exit, kills it at its
    deadline, and tells the host how the run ended, passing the report on unread.
@@ -125,30 +125,7 @@ class Zygote:
             and os.path.isdir(config.worker_tmp)
             and isolate.namespaces_work(config.worker_tmp)
         )
-        warm_started = time.perf_counter()
-        if config.warm:
-            self._warm_up()
-        self._send(
-            Ready(
-                server_seconds=server_seconds,
-                warm_seconds=time.perf_counter() - warm_started,
-                private_workers=self.private,
-            )
-        )
-
-    def _warm_up(self) -> None:
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            code = 0
-            try:
-                from scaffolder.inside.server import warm_up
-
-                warm_up(self.url)
-            except BaseException:
-                traceback.print_exc()
-                code = 1
-            os._exit(code)
-        os.waitpid(pid, 0)
+        self._send(Ready(server_seconds=server_seconds, private_workers=self.private))
 
     # --- the loop -----------------------------------------------------------------------------
 
