@@ -275,6 +275,9 @@ def _pytest_args(request: RunRequest, repo: Path, tmp: Path) -> list[str]:
         "-c",
         os.devnull,
         f"--rootdir={repo}",
+        # Collection starts at the repo: a fallback worker's repo sits among every earlier run's
+        # folders, and pytest would scan them all (each run slower than the last).
+        f"--confcutdir={repo}",
         f"--basetemp={tmp / 'pytest'}",
         "--noconftest",
         "--import-mode=importlib",
