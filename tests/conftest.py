@@ -40,23 +40,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Write the JVM class-data archives first (once per machine, ~1 min): the local sessions'
+    """Write the JVM class-data archives first (once per machine, ~30 s each): the local sessions'
     and the round server's (a JVM maps only an archive written for its own classpath). scaffold's
     sandboxed rounds read the cache but cannot write it."""
     from lakeforge.jvm import prepare_archive
     from scaffolder import server_archive
 
-    prepare_archive()
-    if _may_run_rounds(config):
-        server_archive.prepare_archive()  # the round server's own (its classpath differs)
+    paths = _selected_paths(config)
+    if not (paths and all(path.is_file() and path.is_relative_to(RUNTIME_TESTS) for path in paths)):
+        # A few runtime test files start at most one session per worker, and the first one writes
+        # the archive as it exits: no ~30 s wait first (e.g. README's `nox -s tests` story in a new venv).
+        prepare_archive()
+    if not (paths and all(path.is_relative_to(RUNTIME_TESTS) for path in paths)):
+        server_archive.prepare_archive()  # the round server's own (its classpath differs); runtime tests run no round
 
 
-def _may_run_rounds(config: pytest.Config) -> bool:
-    """False when every path asked for is runtime tests (no scaffold round, so no server archive:
-    ~30 s saved in a new venv, e.g. README's `nox -s tests` story with its narrow selection)."""
-    runtime = Path(__file__).parent / "runtime"
-    paths = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
-    return not paths or not all(path.is_relative_to(runtime) for path in paths)
+RUNTIME_TESTS = Path(__file__).parent / "runtime"
+
+
+def _selected_paths(config: pytest.Config) -> list[Path]:
+    """The paths the command line asked for (none: the whole suite)."""
+    return [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
 
 
 @pytest.fixture(scope="session")
