@@ -6,7 +6,8 @@ snapshot of this checkout (tracked and new files) tagged v0.1.0, with no API key
 
 - README.md's bash blocks: a venv for the checkout and `scaffold demo`, then the closing hint the
   demo prints, then nox, then `copier copy` into a new repo and what follows it there;
-- the new repo's (a default copy's) post-copy message, README.md and AGENTS.md bash blocks;
+- the new repo's (a default copy's) post-copy message, in a brand-new venv (lakeforge from the
+  repo's vendor/), then its README.md and AGENTS.md bash blocks;
 - after a new template version, the README's `copier update --trust`, then the update message.
 
 What does not run exactly as printed, and why:
@@ -312,7 +313,26 @@ def test_the_readme_then_the_demo_hint_then_the_new_repos_docs_work_as_printed(s
     # The message copier printed after the copy, typed from where copier ran.
     steps = message_commands(output, "Next steps")
     assert steps and steps[0].startswith("cd ") and any(s.startswith("pytest") for s in steps), steps
+    # The steps as a user who skipped README's block runs them: a brand-new venv, with no package
+    # index that serves lakeforge (the repo carries it in vendor/), on a stock machine (python3 only).
+    assert any("--find-links vendor" in s for s in steps), steps
+    before_venv = steps[: next(i for i, s in enumerate(steps) if ".venv/bin/activate" in s)]
+    assert not any(re.search(r"(^|&& )python ", s) for s in before_venv), "stock Debian has python3, not python"
+    assert sorted(p.name for p in (repo / "vendor").glob("*.whl")) == [
+        "lakeforge-0.1.0-py3-none-any.whl",
+        "lakeforge_scaffolder-0.1.0-py3-none-any.whl",
+    ]
+    shutil.rmtree(repo / ".venv")
     session.run_lines(Shell(clone), steps, "copier's message after copy")
+    # lakeforge came from vendor/, not from an index that has a project of that name: the runtime's own files.
+    installed = subprocess.run(
+        [str(repo / ".venv" / "bin" / "python"), "-c", "import lakeforge.contract; print(lakeforge.contract.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert "site-packages" in installed, installed
+    assert Path(installed).read_text() == (ROOT / "runtime/src/lakeforge/contract.py").read_text()
     # The new repo's own README, from the repo; AGENTS.md, in its venv as AGENTS.md says.
     generated = runnable(bash_blocks((repo / "README.md").read_text()), "the new repo's README.md", session)
     assert len(generated) >= 3, generated
