@@ -2,9 +2,10 @@
 
 Nothing is kept until it has run on local Spark, inside the OS sandbox, and been proven: its
 tests pass twice, its output honours the contract, its tests kill every mutant. Model calls for
-the tables of a round go out in parallel (`jobs`); their tests run in one pytest process. A table
-that still fails after `max_attempts` keeps its stub and is reported with its last problems; the
-others are written as soon as their round passes, so a later failure never loses finished work.
+the tables of a round go out in parallel (`jobs` at once); their runs are spread over the cores.
+A table that still fails after `max_attempts` keeps its stub and is reported with its last
+problems; the others are written as soon as their round passes, so a later failure never loses
+finished work.
 
 The loop, per attempt: ask the model for every pending table → static checks → ruff → the
 validation round → keep what passed → repair prompts (redacted) for the rest.

@@ -35,7 +35,12 @@ class ScaffoldSettings(BaseModel):
         description="model, Azure deployment or Databricks serving endpoint; unset: the provider's own default",
     )
     max_attempts: int = Field(default=3, ge=1, le=10)
-    jobs: int = Field(default=4, ge=1, le=32)
+    jobs: int = Field(
+        default=8,
+        ge=1,
+        le=32,
+        description="model calls in flight at once, one per table asked (the round's runs follow the cores)",
+    )
     timeout_seconds: float = Field(default=600, gt=0, description="limit for one validation round (pytest)")
     test_timeout_seconds: float = Field(default=60, gt=0, description="limit for one generated test")
     request_timeout_seconds: float = Field(default=120, gt=0, description="limit for one model call")
