@@ -7,16 +7,19 @@ A table that still fails after `max_attempts` keeps its stub and is reported wit
 problems; the others are written as soon as their round passes, so a later failure never loses
 finished work.
 
-The loop, per attempt: ask the model for every pending table → static checks → ruff → the
-validation round → keep what passed → repair prompts (redacted) for the rest.
+The loop, per attempt: ask the model for every pending table → as replies come in, in batches:
+static checks → ruff → a validation round → keep what passed; then repair prompts (redacted) for
+the rest. Replies that come together are judged in one round; a slow reply does not hold up the
+round of the ones already in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Generator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -154,7 +157,7 @@ def fill(
         if not dry_run:
             save_manifest(project.root, manifest)
         if pending:
-            session.start_spark()  # it boots and warms up while the model writes the first replies
+            session.start_spark()  # it boots while the model writes the first replies
         _attempts(session, manifest, report, pending)
     report.jvm_starts = session.jvm_starts
     if session.isolation_note:
@@ -174,56 +177,64 @@ def _sanitize(report: FillReport, redactor: Redactor) -> None:
 
 
 def _attempts(session: EngineSession, manifest: Manifest, report: FillReport, pending: list[_Table]) -> None:
-    project, settings, notify = session.project, session.settings, session.notify
-    for attempt in range(1, settings.max_attempts + 1):
+    for attempt in range(1, session.settings.max_attempts + 1):
         if not pending:
             break
         for item in pending:
             item.outcome.attempts, item.problems = attempt, []
-        _ask_all(session, pending, attempt)
-        for item in pending:
-            if not item.problems:
-                notify(item.spec.name, "checking the reply (ruff, safe subset)")
-                item.problems = _static_checks(project, session.tables, item)
-        _ruff_all(project, [item for item in pending if not item.problems])
-        for item in pending:  # every rule a file breaks, so one repair can fix them all
-            if item.files and not any(p.kind in (ProblemKind.PROVIDER, ProblemKind.REPLY) for p in item.problems):
-                item.problems += _safe_subset(project, session.tables, item)
-            if not item.problems:
-                item.add_regressions()
-        for item in pending:
-            session.audit.record(
-                table=item.spec.name, attempt=attempt, stage="static", errors=[str(p) for p in item.problems]
-            )
-        ready = [item for item in pending if not item.problems]
-        if ready and session.dry_run:
-            for item in ready:
-                _keep(project, manifest, item, attempt, dry_run=True)
-                notify(item.spec.name, item.outcome.status.value)
-        elif ready:
-            for item in ready:
-                notify(item.spec.name, "in the round: tests twice, probes, mutants")
-            result = session.judge([Candidate(i.spec, i.files, i.existing_tests, settings.mutants) for i in ready])
-            report.rounds += 1
-            report.runs += result.runs
-            report.round_seconds += result.seconds
-            report.each_round.append((result.seconds, result.setup_seconds))
-            report.test_seconds += result.test_seconds
-            report.mutation_seconds += result.mutation_seconds
-            for item in ready:
-                verdict = result.verdicts[item.spec.name]
-                item.outcome.seconds += verdict.seconds
-                item.problems = verdict.problems
-                item.regressions += [t for t in verdict.regressions if t not in item.regressions]
-                _record_verdict(session.audit, item, attempt, verdict, result.seconds)
-                if verdict.passed:
-                    item.outcome.mutation = verdict.mutation
-                    _keep(project, manifest, item, attempt, dry_run=False)
-                    if item.outcome.status is TableStatus.FILLED:
-                        report.written += [rel for rel in item.files if rel not in report.written]
-                    notify(item.spec.name, item.outcome.status.value)
-            save_manifest(project.root, manifest)
+        with contextlib.closing(_replies(session, pending, attempt)) as batches:  # its asks end with it
+            for batch in batches:
+                _check_and_judge(session, manifest, report, batch, attempt)
         pending = _next_attempt(session, pending, attempt)
+
+
+def _check_and_judge(
+    session: EngineSession, manifest: Manifest, report: FillReport, batch: list[_Table], attempt: int
+) -> None:
+    """One batch of replies: static checks, ruff, the safe subset, then one round; keep what passed."""
+    project, settings, notify = session.project, session.settings, session.notify
+    for item in batch:
+        if not item.problems:
+            notify(item.spec.name, "checking the reply (ruff, safe subset)")
+            item.problems = _static_checks(project, session.tables, item)
+    _ruff_all(project, [item for item in batch if not item.problems])
+    for item in batch:  # every rule a file breaks, so one repair can fix them all
+        if item.files and not any(p.kind in (ProblemKind.PROVIDER, ProblemKind.REPLY) for p in item.problems):
+            item.problems += _safe_subset(project, session.tables, item)
+        if not item.problems:
+            item.add_regressions()
+    for item in batch:
+        session.audit.record(
+            table=item.spec.name, attempt=attempt, stage="static", errors=[str(p) for p in item.problems]
+        )
+    ready = [item for item in batch if not item.problems]
+    if ready and session.dry_run:
+        for item in ready:
+            _keep(project, manifest, item, attempt, dry_run=True)
+            notify(item.spec.name, item.outcome.status.value)
+    elif ready:
+        for item in ready:
+            notify(item.spec.name, "in the round: tests twice, probes, mutants")
+        result = session.judge([Candidate(i.spec, i.files, i.existing_tests, settings.mutants) for i in ready])
+        report.rounds += 1
+        report.runs += result.runs
+        report.round_seconds += result.seconds
+        report.each_round.append((result.seconds, result.setup_seconds))
+        report.test_seconds += result.test_seconds
+        report.mutation_seconds += result.mutation_seconds
+        for item in ready:
+            verdict = result.verdicts[item.spec.name]
+            item.outcome.seconds += verdict.seconds
+            item.problems = verdict.problems
+            item.regressions += [t for t in verdict.regressions if t not in item.regressions]
+            _record_verdict(session.audit, item, attempt, verdict, result.seconds)
+            if verdict.passed:
+                item.outcome.mutation = verdict.mutation
+                _keep(project, manifest, item, attempt, dry_run=False)
+                if item.outcome.status is TableStatus.FILLED:
+                    report.written += [rel for rel in item.files if rel not in report.written]
+                notify(item.spec.name, item.outcome.status.value)
+        save_manifest(project.root, manifest)
 
 
 def _prepare(
@@ -321,8 +332,18 @@ def _test_target(project: Project, manifest: Manifest, spec: TableSpec, force: b
     return spec.scaffold_test_path(), [rel]
 
 
-def _ask_all(session: EngineSession, items: list[_Table], attempt: int) -> None:
-    """Every table's prompt to the model at once (`jobs` in parallel): the replies come back meanwhile."""
+SETTLE_SECONDS = 0.3  # replies this close together are judged in one round
+
+
+def _replies(session: EngineSession, items: list[_Table], attempt: int) -> Generator[list[_Table], None, None]:
+    """Every table's prompt to the model (`jobs` at a time); yields the tables whose replies are in,
+    batch by batch, each batch then judged in a round of its own.
+
+    The first batch waits until the round's Spark is ready (replies that come in meanwhile join
+    it); each later one is what came in while the one before it was judged. With a model whose
+    replies take long and come apart, the cores judge the first while the last are still being
+    written; replies that come together still go in one round.
+    """
     package, name = session.project.package, session.provider.name
 
     def ask(item: _Table) -> None:
@@ -338,8 +359,22 @@ def _ask_all(session: EngineSession, items: list[_Table], attempt: int) -> None:
         item.outcome.completion_tokens += answer.completion_tokens
         item.fail(*answer.problems)
 
-    with ThreadPoolExecutor(max_workers=max(1, session.settings.jobs)) as pool:
-        list(pool.map(ask, items))
+    pool = ThreadPoolExecutor(max_workers=max(1, session.settings.jobs))
+    asking = {pool.submit(ask, item): item for item in items}
+    try:
+        while asking:
+            done, left = wait(asking, return_when=FIRST_COMPLETED)
+            while left:  # the ones that come in now, or before a round can start, join this batch
+                more, left = wait(left, timeout=SETTLE_SECONDS, return_when=FIRST_COMPLETED)
+                if not more and session.round_ready():
+                    break
+                done |= more
+            for future in done:
+                future.result()  # what failed in `ask` (a cancelled tool call) stops the fill here
+            answered = {id(asking.pop(future)) for future in done}
+            yield [item for item in items if id(item) in answered]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _static_checks(project: Project, tables: TablesFile, item: _Table) -> list[Problem]:

@@ -186,6 +186,10 @@ class EngineSession:
             if self.spark is not None and not self.closed:
                 self.spark.start()
 
+    def round_ready(self) -> bool:
+        """True once a round could start at once: the sandboxed Spark said it is ready (or failed)."""
+        return self.spark is not None and self._boot is None and self.spark.ready_event.is_set()
+
     @property
     def isolation_note(self) -> str:
         """Said when the sandbox could not give each run its own namespaces (the kernel refused)."""

@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import copier
 import pytest
@@ -62,6 +64,38 @@ def test_a_bad_first_reply_is_repaired_and_written(bare_project: Path) -> None:
         again = scaffold_loopback(bare_project, llm.base_url, "fill", "bronze")
     assert again.returncode == 0 and llm.requests == []
     assert "already filled" in again.stdout
+
+
+@pytest.mark.slow
+def test_tables_whose_replies_are_in_are_judged_while_a_slow_reply_is_still_written(bare_project: Path) -> None:
+    """A model whose replies come apart: the first ones go to a round while the last is written.
+
+    The slow table's reply is held until the quick table's module is written, i.e. until the quick
+    table was judged and kept; a fill that waits for every reply before its round never gets there.
+    """
+    write_tables(bare_project, [bronze_table("quick"), bronze_table("slow")])
+    tables = load_tables(bare_project / "tables.yml")
+    quick_module = bare_project / "src/shop/transformations/bronze/quick.py"
+    stub = stub_module(tables.get("quick"))
+    held_until_quick_was_kept: list[bool] = []
+
+    def respond(request: dict[str, Any]) -> Action:
+        table = table_of(request)
+        if table == "slow":
+            deadline = time.monotonic() + 180
+            while quick_module.read_text() == stub and time.monotonic() < deadline:
+                time.sleep(0.2)  # the stub is written before any table is asked
+            held_until_quick_was_kept.append(quick_module.read_text() != stub)
+        return Action(content=good_reply(bare_project, table))
+
+    with ScriptedLLM(respond) as llm:
+        result = scaffold_loopback(bare_project, llm.base_url, "fill", "bronze")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert held_until_quick_was_kept == [True], output[-4000:]
+    assert "2 validation round(s), 1 JVM start(s)" in output, output[-3000:]
+    for table in ("quick", "slow"):
+        assert "def transform" in (bare_project / f"src/shop/transformations/bronze/{table}.py").read_text()
 
 
 @pytest.mark.slow
