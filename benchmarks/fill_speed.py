@@ -7,6 +7,7 @@ Prints, each with its target:
 - a repair round ÷ the first round (≤ 0.3): a table whose first reply fails its own test gets a
   second round on the running server (the first round also waits for the JVM to boot);
 - the sandbox's cost: the same 10-table fill with the sandbox ÷ without it (≤ 1.1);
+- replies that come apart (1 s to 8.2 s): the fill ÷ waiting for the last reply, then one round;
 - the mutation stage's share of a round, against the real tests' own time.
 
 Run: python benchmarks/fill_speed.py
@@ -36,8 +37,12 @@ DEFAULT_JOBS = ScaffoldSettings().jobs
 BROKEN_TEST = "\n\ndef test_one_row_too_many(spark):\n    assert spark.range(1).count() == 2\n```"
 
 
-def timed_fill(template: Path, work: Path, count: int, sandbox: str, repair: bool = False) -> tuple[float, FillReport]:
-    folder = f"shop{count}-{sandbox}{'-repair' if repair else ''}"
+def timed_fill(
+    template: Path, work: Path, count: int, sandbox: str, repair: bool = False, spread: list[float] | None = None
+) -> tuple[float, FillReport]:
+    """One fill of `count` tables; `spread` collects when each reply was sent, then each table's
+    reply takes a different time (1 s, 1.8 s, ... as a real model's do) instead of LATENCY."""
+    folder = f"shop{count}-{sandbox}{'-repair' if repair else ''}{'-spread' if spread is not None else ''}"
     project_dir = copy_project(template, work / folder, project_name="shop", include_examples=False)
     names = [f"t{i:02d}" for i in range(count)]
     write_tables(project_dir, [bronze_table(n) for n in names])
@@ -48,6 +53,10 @@ def timed_fill(template: Path, work: Path, count: int, sandbox: str, repair: boo
         table = table_of(request)
         asked[table] = asked.get(table, 0) + 1
         good = replies[table]
+        if spread is not None:
+            delay = LATENCY + 0.8 * names.index(table)
+            spread.append(time.perf_counter() + delay)
+            return Action(content=good, delay=delay)
         if repair and asked[table] == 1:  # its own test fails in the round: a repair round follows
             head, _, tail = good.rpartition("```")
             return Action(content=head.rstrip() + BROKEN_TEST + tail, delay=LATENCY)
@@ -59,6 +68,8 @@ def timed_fill(template: Path, work: Path, count: int, sandbox: str, repair: boo
         start = time.perf_counter()
         report = fill(project, "bronze", environ=environ)
         elapsed = time.perf_counter() - start
+    if spread is not None:
+        spread[:] = [sent - start for sent in spread]
     assert not report.failed, [o.errors for o in report.failed]
     return elapsed, report
 
@@ -72,6 +83,8 @@ def main() -> None:
         ten, report10 = timed_fill(template, work, 10, "auto")
         ten_off, report_off = timed_fill(template, work, 10, "off")
         _, repaired = timed_fill(template, work, 1, "auto", repair=True)
+        sent: list[float] = []
+        apart, report_apart = timed_fill(template, work, 10, "auto", spread=sent)
     print(
         f"fill 1 table {one:.1f}s, fill 10 tables {ten:.1f}s (jobs={DEFAULT_JOBS}, model latency {LATENCY:.0f}s/reply)"
     )
@@ -101,6 +114,13 @@ def main() -> None:
         f"sandbox cost: 10-table fill {ten:.1f}s in bubblewrap vs {ten_off:.1f}s without, "
         f"round {report10.round_seconds:.1f}s vs {report_off.round_seconds:.1f}s: "
         f"ratio {report10.round_seconds / report_off.round_seconds:.2f}  (target <= 1.1)"
+    )
+    waiting = max(sent) + report10.round_seconds
+    print(
+        f"replies that come apart (1 s to {LATENCY + 0.8 * 9:.1f} s): fill 10 tables {apart:.1f}s in "
+        f"{report_apart.rounds} round(s); the last reply came at {max(sent):.1f}s; waiting for every reply, then "
+        f"one 10-table round ({report10.round_seconds:.1f}s above) would take about {waiting:.1f}s: "
+        f"ratio {apart / waiting:.2f}"
     )
     print(
         f"mutation stage: {report10.mutation_seconds:.1f}s of a {report10.round_seconds:.1f}s round; "

@@ -1,4 +1,4 @@
-"""`scaffold fill`: stubs → prompts → model → checks → one sandboxed round → repair → atomic write.
+"""`scaffold fill`: stubs → prompts → model → checks → sandboxed rounds → repair → atomic write.
 
 Nothing is kept until it has run on local Spark, inside the OS sandbox, and been proven: its
 tests pass twice, its output honours the contract, its tests kill every mutant. Model calls for

@@ -187,7 +187,12 @@ class EngineSession:
                 self.spark.start()
 
     def round_ready(self) -> bool:
-        """True once a round could start at once: the sandboxed Spark said it is ready (or failed)."""
+        """True once a round could start at once: the sandboxed Spark said it is ready (or failed).
+
+        Called from the thread that judges: an archive written meanwhile starts Spark here, so
+        the replies that come in after it need not wait for the last one."""
+        if self._boot is not None and not self._boot.is_alive():
+            self._booted()
         return self.spark is not None and self._boot is None and self.spark.ready_event.is_set()
 
     @property

@@ -82,14 +82,21 @@ def test_tables_whose_replies_are_in_are_judged_while_a_slow_reply_is_still_writ
     def respond(request: dict[str, Any]) -> Action:
         table = table_of(request)
         if table == "slow":
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 240
             while quick_module.read_text() == stub and time.monotonic() < deadline:
                 time.sleep(0.2)  # the stub is written before any table is asked
             held_until_quick_was_kept.append(quick_module.read_text() != stub)
         return Action(content=good_reply(bare_project, table))
 
     with ScriptedLLM(respond) as llm:
-        result = scaffold_loopback(bare_project, llm.base_url, "fill", "bronze")
+        result = scaffold_loopback(  # one call per reply: the held one is not retried
+            bare_project,
+            llm.base_url,
+            "fill",
+            "bronze",
+            SCAFFOLD_MAX_RETRIES="0",
+            SCAFFOLD_REQUEST_TIMEOUT_SECONDS="300",
+        )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert held_until_quick_was_kept == [True], output[-4000:]
