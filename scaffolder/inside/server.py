@@ -141,7 +141,8 @@ def warm_up(url: str) -> None:
     records (`server_archive`), written by a server that runs only this.
 
     A round's own server does not run it: the archive already maps these classes, and a warm-up
-    before the first run cost every fill ~3 s of waiting for ~1 s of CPU the first runs save.
+    before the first run made every fill wait ~3 s; without it the first runs load what they use,
+    for about the same CPU in all.
     """
     from pyspark.sql import SparkSession, Window
     from pyspark.sql import functions as F
