@@ -27,7 +27,8 @@ LONGEST_FIRST = (
     "tests/template/test_local_pipeline.py",
     "tests/scaffolder/test_reward_hacks.py",
     "tests/scaffolder/test_proven_keep.py",
-    "tests/template/test_fresh_install.py",
+    "tests/scaffolder/test_server_archive.py::test_the_first_fill",
+    "tests/runtime/test_runner_rerun.py",
     "tests/scaffolder/test_demo.py",
 )
 
@@ -47,11 +48,12 @@ def pytest_configure(config: pytest.Config) -> None:
     from scaffolder import server_archive
 
     paths = _selected_paths(config)
-    if not (paths and all(path.is_file() and path.is_relative_to(RUNTIME_TESTS) for path in paths)):
+    runtime_only = bool(paths) and all(path.is_relative_to(RUNTIME_TESTS) for path in paths)
+    if not (runtime_only and all(path.is_file() for path in paths)):
         # A few runtime test files start at most one session per worker, and the first one writes
         # the archive as it exits: no ~30 s wait first (e.g. README's `nox -s tests` story in a new venv).
         prepare_archive()
-    if not (paths and all(path.is_relative_to(RUNTIME_TESTS) for path in paths)):
+    if not runtime_only:
         server_archive.prepare_archive()  # the round server's own (its classpath differs); runtime tests run no round
 
 
@@ -59,7 +61,7 @@ RUNTIME_TESTS = Path(__file__).parent / "runtime"
 
 
 def _selected_paths(config: pytest.Config) -> list[Path]:
-    """The paths the command line asked for (none: the whole suite)."""
+    """The paths the command line asked for (pytest puts the folder it runs from when none are)."""
     return [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
 
 
