@@ -17,19 +17,38 @@ for _var, _value in {
     os.environ.setdefault(_var, _value)
 
 
-# The longest stories (minutes each), started first: spread over pytest-xdist's workers from the
-# start instead of leaving one worker running a long story alone at the end. Order only: every
-# test still runs. `pytest --durations=20` (in addopts) shows when this list is out of date.
+# Test files by how long each took in the last full run (seconds, 2 workers), longest first.
+# pytest-xdist hands out whole files (`--dist loadfile`: a module's fixtures are built once) in
+# this order as workers free up, so the last files to start are short ones and neither worker
+# runs alone at the end. Order only: every test still runs; a file not listed runs after these.
+# `pytest --durations=20` (in addopts) shows when this list is out of date.
 LONGEST_FIRST = (
-    "tests/test_printed_commands.py::test_the_readme_then",
-    "tests/scaffolder/test_escape_corpus.py::test_a_persons_tests",
-    "tests/scaffolder/test_probe_corpus.py",
-    "tests/template/test_local_pipeline.py",
-    "tests/scaffolder/test_reward_hacks.py",
-    "tests/scaffolder/test_proven_keep.py",
-    "tests/scaffolder/test_server_archive.py::test_the_first_fill",
-    "tests/runtime/test_runner_rerun.py",
-    "tests/scaffolder/test_demo.py",
+    "tests/test_printed_commands.py",  # 498
+    "tests/scaffolder/test_escape_corpus.py",  # 132
+    "tests/scaffolder/test_probe_corpus.py",  # 118
+    "tests/scaffolder/test_reward_hacks.py",  # 110
+    "tests/scaffolder/test_fill_story.py",  # 103
+    "tests/template/test_fresh_install.py",  # 82
+    "tests/template/test_local_pipeline.py",  # 70
+    "tests/scaffolder/test_bench.py",  # 62
+    "tests/scaffolder/test_exemplars.py",  # 61
+    "tests/scaffolder/test_proven_keep.py",  # 47
+    "tests/scaffolder/test_profile.py",  # 45
+    "tests/scaffolder/test_records.py",  # 42
+    "tests/template/test_update.py",  # 42
+    "tests/template/test_bad_answers.py",  # 38
+    "tests/runtime/test_runner_rerun.py",  # 38
+    "tests/scaffolder/test_server_archive.py",  # 37
+    "tests/scaffolder/test_testagent.py",  # 37
+    "tests/scaffolder/test_sandbox.py",  # 35
+    "tests/scaffolder/test_demo.py",  # 33
+    "tests/scaffolder/test_bad_replies.py",  # 31
+    "tests/template/test_matrix.py",  # 30
+    "tests/test_packaging.py",  # 25
+    "tests/scaffolder/test_add.py",  # 24
+    "tests/scaffolder/test_providers.py",  # 23
+    "tests/scaffolder/test_fill_output.py",  # 21
+    "tests/scaffolder/test_mcp_server.py",  # 21
 )
 
 
