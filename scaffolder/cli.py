@@ -93,8 +93,19 @@ def cli_errors(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except (ScaffoldError, LakeforgeError) as exc:
             _fail(str(exc))
+        except KeyboardInterrupt:
+            _interrupted(command.__name__.removesuffix("_command"))
 
     return run
+
+
+def _interrupted(name: str) -> NoReturn:
+    """Ctrl-C: one line and the shell's exit code for SIGINT, not click's bare `Aborted!`. Every
+    write is atomic and happens only after its verdict, so a second run picks up where this one
+    stopped."""
+    again = "" if name == "serve" else "; nothing is half-written and what it kept stays: run it again to finish"
+    errors.print(f"interrupted: scaffold {name} stopped{again}", highlight=False, soft_wrap=True)
+    raise typer.Exit(130)
 
 
 def _summary(report: FillReport) -> Table:

@@ -19,7 +19,7 @@ import contextlib
 import difflib
 import re
 from collections.abc import Generator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -28,6 +28,7 @@ from pathlib import Path
 from lakeforge.tables import TablesFile, TableSpec
 from scaffolder import checks, safe_subset
 from scaffolder.audit import AuditLog
+from scaffolder.model_calls import ModelCalls
 from scaffolder.problems import Problem, ProblemKind
 from scaffolder.progress import Progress
 from scaffolder.project import Project
@@ -359,8 +360,8 @@ def _replies(session: EngineSession, items: list[_Table], attempt: int) -> Gener
         item.outcome.completion_tokens += answer.completion_tokens
         item.fail(*answer.problems)
 
-    pool = ThreadPoolExecutor(max_workers=max(1, session.settings.jobs))
-    asking = {pool.submit(ask, item): item for item in items}
+    calls = ModelCalls(ask, items, session.settings.jobs)
+    asking = dict(calls.futures)
     try:
         while asking:
             done, left = wait(asking, return_when=FIRST_COMPLETED)
@@ -374,7 +375,7 @@ def _replies(session: EngineSession, items: list[_Table], attempt: int) -> Gener
             answered = {id(asking.pop(future)) for future in done}
             yield [item for item in items if id(item) in answered]
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        calls.stop()  # on Ctrl-C the command exits now, not when the calls in flight end
 
 
 def _static_checks(project: Project, tables: TablesFile, item: _Table) -> list[Problem]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,74 @@ def test_tables_whose_replies_are_in_are_judged_while_a_slow_reply_is_still_writ
     assert "2 validation round(s), 1 JVM start(s)" in output, output[-3000:]
     for table in ("quick", "slow"):
         assert "def transform" in (bare_project / f"src/shop/transformations/bronze/{table}.py").read_text()
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_fill_at_once_and_the_next_fill_finishes(bare_project: Path) -> None:
+    """Ctrl-C while a slow model is still writing: the fill stops now, not when the reply comes;
+    the table it proved stays, the other keeps its stub, and the next fill asks only for that one.
+
+    The slow table's reply is held until the fill has exited (or a 240 s guard): a fill that waits
+    for the model calls in flight before it exits does not exit within the 120 s the test gives it.
+    """
+    write_tables(bare_project, [bronze_table("quick"), bronze_table("slow")])
+    tables = load_tables(bare_project / "tables.yml")
+    module = {t: bare_project / f"src/shop/transformations/bronze/{t}.py" for t in ("quick", "slow")}
+    stub = {t: stub_module(tables.get(t)) for t in ("quick", "slow")}
+    fill_exited = threading.Event()
+
+    def respond(request: dict[str, Any]) -> Action:
+        table = table_of(request)
+        if table == "slow":
+            fill_exited.wait(240)
+        return Action(content=good_reply(bare_project, table))
+
+    def quick_kept() -> bool:
+        return module["quick"].is_file() and module["quick"].read_text() != stub["quick"]
+
+    settings = {"SCAFFOLD_MAX_RETRIES": "0", "SCAFFOLD_REQUEST_TIMEOUT_SECONDS": "300"}
+    with ScriptedLLM(respond) as llm:
+        env = {**os.environ, "COLUMNS": "400", "OPENAI_API_KEY": "sk-loopback", "OPENAI_BASE_URL": llm.base_url}
+        fill = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scaffolder",
+                "fill",
+                "bronze",
+                "--provider",
+                "openai",
+                "--project",
+                str(bare_project),
+            ],
+            env={**env, **settings},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        deadline = time.monotonic() + 240
+        while not quick_kept() and fill.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # fill writes the stubs first, then asks
+        fill.send_signal(signal.SIGINT)  # what a terminal sends on Ctrl-C
+        try:
+            output, _ = fill.communicate(timeout=120)  # the slow reply is still held here
+        finally:
+            fill_exited.set()
+            fill.kill()
+        assert fill.returncode == 130, output[-3000:]
+        assert "Traceback" not in output, output[-3000:]
+        (line,) = [line for line in output.splitlines() if line.startswith("interrupted")]
+        assert "scaffold fill" in line and "again" in line, line
+        assert quick_kept() and "def transform" in module["quick"].read_text()
+        assert module["slow"].read_text() == stub["slow"]
+        leftovers = [p.name for p in bare_project.rglob("*") if p.name.endswith(".tmp")]
+        assert leftovers == [], leftovers
+
+        asked_before = llm.count("quick")
+        again = scaffold_loopback(bare_project, llm.base_url, "fill", "bronze", **settings)
+    assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    assert llm.count("quick") == asked_before, "the table kept before the Ctrl-C was asked for again"
+    assert "def transform" in module["slow"].read_text() and module["slow"].read_text() != stub["slow"]
 
 
 @pytest.mark.slow
