@@ -72,6 +72,19 @@ def scaffold_loopback(project: Path, base_url: str, *args: str, **settings: str)
     return scaffold(project, *args, "--provider", "openai", env=env)
 
 
+def scaffold_started(project: Path, base_url: str, *args: str, **settings: str) -> subprocess.Popen[str]:
+    """`scaffold <args> --provider openai` against the loopback server, started in the background
+    (the test acts while it runs: edits a file, presses Ctrl-C); output and errors in one stream."""
+    env = {**os.environ, "COLUMNS": "400", "OPENAI_API_KEY": "sk-loopback", "OPENAI_BASE_URL": base_url, **settings}
+    return subprocess.Popen(
+        [sys.executable, "-m", "scaffolder", *args, "--provider", "openai", "--project", str(project)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
 @pytest.fixture
 def bare_project(template_repo: Path, tmp_path: Path) -> Path:
     """A fresh repo (package `shop`) with no tables yet."""

@@ -20,7 +20,7 @@ from scaffolder.providers import DEFAULT_MODELS
 from scaffolder.stubs import stub_module
 
 from ..template.conftest import commit_all, copy_project, git, make_template_repo
-from .conftest import bronze_table, good_reply, scaffold, scaffold_loopback, write_tables
+from .conftest import bronze_table, good_reply, scaffold, scaffold_loopback, scaffold_started, write_tables
 from .llm_server import Action, ScriptedLLM, table_of
 
 
@@ -132,24 +132,7 @@ def test_ctrl_c_stops_a_fill_at_once_and_the_next_fill_finishes(bare_project: Pa
 
     settings = {"SCAFFOLD_MAX_RETRIES": "0", "SCAFFOLD_REQUEST_TIMEOUT_SECONDS": "300"}
     with ScriptedLLM(respond) as llm:
-        env = {**os.environ, "COLUMNS": "400", "OPENAI_API_KEY": "sk-loopback", "OPENAI_BASE_URL": llm.base_url}
-        fill = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "scaffolder",
-                "fill",
-                "bronze",
-                "--provider",
-                "openai",
-                "--project",
-                str(bare_project),
-            ],
-            env={**env, **settings},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        fill = scaffold_started(bare_project, llm.base_url, "fill", "bronze", **settings)
         deadline = time.monotonic() + 240
         while not quick_kept() and fill.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)  # fill writes the stubs first, then asks

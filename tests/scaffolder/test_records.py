@@ -24,7 +24,7 @@ from scaffolder.errors import ScaffoldError
 from scaffolder.stubs import stub_module
 from scaffolder.writer import MANIFEST, Manifest, atomic_write, load_manifest, save_manifest
 
-from .conftest import bronze_table, good_reply, scaffold, scaffold_loopback, write_tables
+from .conftest import bronze_table, good_reply, scaffold, scaffold_loopback, scaffold_started, write_tables
 from .llm_server import Action, ScriptedLLM
 
 
@@ -200,24 +200,7 @@ def test_a_persons_edit_during_a_fill_is_not_overwritten(bare_project: Path) -> 
     module = bare_project / "src/shop/transformations/bronze/orders.py"
     scaffold(bare_project, "fill", "bronze", "--dry-run")  # writes the stub first, like a fill does
     with ScriptedLLM(lambda request: Action(content=reply, delay=3)) as llm:
-        env = {"OPENAI_BASE_URL": llm.base_url, "OPENAI_API_KEY": "sk-loopback", "COLUMNS": "400"}
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "scaffolder",
-                "fill",
-                "bronze",
-                "--provider",
-                "openai",
-                "--project",
-                str(bare_project),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, **env},
-        )
+        process = scaffold_started(bare_project, llm.base_url, "fill", "bronze")
         deadline = time.monotonic() + 120
         while not llm.requests and time.monotonic() < deadline:
             time.sleep(0.1)
