@@ -15,8 +15,9 @@ everything else is refused with a message the model can act on.
   and none of the API's doors out (`write`, `read`, `sql`, `catalog`, temp views, `cache`,
   `rdd`, UDFs, `reflect`, `sparkContext`, the session builder);
 - no class with a base, no dunder definitions, no `global`, no assignment to an attribute, no
-  bare `except:`, no `async`; SQL strings only as literals, never calling Java; `str.format`
-  only on literals without attribute lookups;
+  bare `except:`, no `async`; SQL strings only as literals, each inside the SQL allowlist of
+  `sql_subset`; no special date string (`'today'`) anywhere; `str.format` only on literals
+  without attribute lookups;
 - tests: no `pytest_plugins` or `pytest_*` hooks, fixtures only `spark` (and their own), no
   `skip`/`xfail`/`usefixtures`/`unguarded`, no `request`, `pytestconfig` or `monkeypatch`.
 
@@ -37,6 +38,7 @@ from types import ModuleType
 from typing import Any
 
 from scaffolder.problems import Problem, ProblemKind
+from scaffolder.sql_subset import special_datetime, sql_problem
 
 STDLIB = ("datetime", "decimal", "typing", "logging", "functools", "itertools", "re", "json", "math", "__future__")
 PYSPARK = (
@@ -81,6 +83,7 @@ NONDETERMINISTIC = {
     "current_date", "current_timestamp", "current_timezone", "localtimestamp", "now", "curdate", "today", "utcnow",
     "unix_timestamp", "rand", "randn", "random", "uuid", "shuffle", "monotonically_increasing_id", "input_file_name",
     "input_file_block_start", "input_file_block_length", "spark_partition_id", "version", "try_aes_decrypt",
+    "current_time", "uniform", "randstr", "aes_encrypt", "sample", "sampleBy", "randomSplit",
 }  # fmt: skip
 MODULE_NAMES = {"SCHEMA", "transform"}  # what a test imports from its module (an input's: SCHEMA)
 BUILTINS = {
@@ -115,6 +118,15 @@ SQL_DENIED = re.compile(
     r"\b(reflect|java_method|try_reflect|call_function|call_udf|udf|" + "|".join(sorted(NONDETERMINISTIC)) + r")\s*\(",
     re.I,
 )
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Words that would make an expression a query or a statement: never a bare column name in SQL
+# (a column with such a name is written `quoted`).
+STATEMENT_WORDS = {
+    "select", "table", "values", "with", "join", "union", "intersect", "except", "lateral", "insert", "update",
+    "delete", "merge", "create", "drop", "alter", "set", "reset", "use", "show", "describe", "explain", "cache",
+    "uncache", "refresh", "load", "grant", "revoke", "call", "execute", "declare", "exists", "identifier",
+}  # fmt: skip
+DICT_AGGREGATES = {"sum", "avg", "mean", "max", "min", "count", "first", "last", "stddev", "variance"}
 PYTEST_NAMES = {"mark", "fixture", "raises", "approx", "param", "fail", "warns"}
 PYTEST_DENIED_MARKS = {"skip", "skipif", "xfail", "usefixtures", "unguarded", "filterwarnings"}
 RESERVED = ("_lf", "_lakeforge")  # names scaffold's mutants inject
@@ -192,6 +204,8 @@ class _Checker(ast.NodeVisitor):
         self.condition_calls: set[int] = set()  # `.where`/`.filter` attributes called directly (checked at the call)
         self.assigned: set[int] = set()  # the name nodes an assignment binds (their values are in `bindings`)
         self.docstrings: set[int] = set()
+        self.sql_literals: dict[int, ast.Constant] = {}  # the literal strings Spark parses as SQL
+        self.column_names: set[str] = set()  # identifier-like strings of the file: the names it may give columns
 
     def report(self, rule: str, node: ast.AST, what: str, fix: str) -> None:
         line = getattr(node, "lineno", "?")
@@ -426,7 +440,9 @@ class _Checker(ast.NodeVisitor):
         if self._is_expr(func) or name == "selectExpr":
             self.sql_calls.add(id(func))
             for argument in node.args:
-                if not (isinstance(argument, ast.Constant) and isinstance(argument.value, str)):
+                if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                    self.sql_literals[id(argument)] = argument
+                else:
                     self.report(
                         "sql-not-allowed",
                         node,
@@ -451,6 +467,17 @@ class _Checker(ast.NodeVisitor):
                     "pass a Column condition (F.col('x') > 0, df.x.isNotNull(), F.col('flag')), a name assigned "
                     "one, or a literal SQL string",
                 )
+        if name == "agg" and any(isinstance(argument, ast.Dict) for argument in node.args):
+            # `agg({"amount": "sum"})` names functions in strings: only plain aggregates.
+            for argument in node.args:
+                values = argument.values if isinstance(argument, ast.Dict) else []
+                if any(not (isinstance(v, ast.Constant) and str(v.value).lower() in DICT_AGGREGATES) for v in values):
+                    self.report(
+                        "sql-not-allowed",
+                        node,
+                        "agg() with a dict that names other than plain aggregates",
+                        f"use Column aggregates (F.sum(...)), or one of {', '.join(sorted(DICT_AGGREGATES))}",
+                    )
         if isinstance(func, ast.Attribute) and func.attr == "format":
             template = func.value
             if not (isinstance(template, ast.Constant) and isinstance(template.value, str)):
@@ -469,7 +496,10 @@ class _Checker(ast.NodeVisitor):
         has (calling it on a string fails), on any receiver.
         """
         if isinstance(node, ast.Constant):
-            return direct and isinstance(node.value, str)
+            if direct and isinstance(node.value, str):
+                self.sql_literals[id(node)] = node
+                return True
+            return False
         if isinstance(node, ast.Compare):
             return True
         if isinstance(node, ast.UnaryOp):
@@ -524,7 +554,18 @@ class _Checker(ast.NodeVisitor):
         return False
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, str) and id(node) not in self.docstrings and SQL_DENIED.search(node.value):
+        if not isinstance(node.value, str) or id(node) in self.docstrings:
+            return
+        if IDENTIFIER.match(node.value):
+            self.column_names.add(node.value)
+        if special_datetime(node.value):
+            self.report(
+                "sql-not-allowed",
+                node,
+                f"the string {node.value!r}, which Spark reads as the current date or time when it is cast",
+                "transformations and tests are functions of their rows: take dates from the data",
+            )
+        if SQL_DENIED.search(node.value):
             self.report(
                 "sql-not-allowed",
                 node,
@@ -804,6 +845,17 @@ def check(path: str, tree: ast.Module, context: Context) -> list[Problem]:
     """Every place the file leaves the safe subset, one problem each (empty: it is inside)."""
     checker = _Checker(path, context)
     checker.visit(tree)
+    names = (context.columns | checker.column_names) - STATEMENT_WORDS
+    for literal in checker.sql_literals.values():
+        problem = sql_problem(str(literal.value), names)
+        if problem:
+            checker.report(
+                "sql-not-allowed",
+                literal,
+                f"SQL with {problem}",
+                "SQL strings may use the table's columns, operators and deterministic functions only; "
+                "or use pyspark.sql.functions",
+            )
     return list(dict.fromkeys(checker.problems))
 
 

@@ -353,3 +353,57 @@ def test_sql_as_literals_and_columns_stays_allowed() -> None:
         "df.where(df.amount.isNotNull()).where(df['a'].isin(1, 2)).where(F.col('a').startswith('x'))\n"
     )
     assert problems(code) == []
+
+
+@pytest.mark.parametrize(
+    ("code", "is_test"),
+    [
+        # Java reflection in SQL, spelled so that no `name(` pattern sees it (it ran in the round's
+        # server: state across runs and attempts, the user's env and files in a later pytest)
+        ("from pyspark.sql import functions as F\nF.expr(\"reflect/**/('java.lang.System', 'getenv', 'X')\")", True),
+        ("df.selectExpr(\"`reflect`('java.lang.System', 'getProperties')\")", True),
+        ("df.where(\"try_reflect/**/('java.lang.System', 'getProperty', 'user.name') = 'x'\")", False),
+        ("df.where(\"amount > 0 -- reflect('a', 'b')\")", False),
+        ("S = 'system'\ndf.where(\"system.builtin.reflect('java.lang.System', 'getenv', 'X') = 'x'\")", False),
+        ("df.where(\"builtin.`reflect`('java.lang.System', 'getenv', 'X') = 'x'\")", False),
+        # who runs it and when, without parentheses or through a special date string
+        ("df.where('ordered_at < current_date')", False),
+        ("df.where(\"current_user = 'scaffold'\")", False),
+        ("from pyspark.sql import functions as F\nF.expr('session_user')", False),
+        ("df.where(\"ordered_at < date'today'\")", False),
+        ("df.where(\"ordered_at < cast('tomorrow' as timestamp)\")", False),
+        ("from pyspark.sql import functions as F\nF.lit('today').cast('date')", False),
+        ("from pyspark.sql import functions as F\nF.to_date(F.lit(' Now '))", True),
+        # a query inside an expression: files read by path
+        ('df.selectExpr("(SELECT max(value) FROM text.`/root/.databrickscfg`) AS v")', True),
+        ('cond = "amount > (select 1)"\ndf.where(cond)', False),
+        # chance and the clock through functions the Python subset did not list
+        ("from pyspark.sql import functions as F\nF.uniform(F.lit(0), F.lit(1))", False),
+        ("from pyspark.sql import functions as F\nF.randstr(F.lit(5))", False),
+        ("from pyspark.sql import functions as F\nF.current_time()", False),
+        ("from pyspark.sql import functions as F\nF.aes_encrypt(F.col('a'), F.lit('k' * 16))", False),
+        ("df.sample(0.5)", True),
+        ("df.randomSplit([0.5, 0.5])", True),
+        ("df.where('uniform(0, 1) > 0.5')", False),
+        # function names in strings
+        ("df.groupBy('order_id').agg({'amount': 'shuffle'})", False),
+    ],
+)
+def test_sql_is_an_allowlist_not_a_pattern(code: str, is_test: bool) -> None:
+    found = problems(code, is_test=is_test)
+    assert any("sql-not-allowed" in p or "not-allowed" in p for p in found), (code, found)
+
+
+def test_the_sql_a_transformation_needs_stays_allowed() -> None:
+    code = (
+        "from pyspark.sql import functions as F\n"
+        "df = df.withColumn('net', F.col('amount') - F.lit(1))\n"
+        "df.where('net > 0 AND order_id IS NOT NULL').where(\"lower(trim(order_id)) RLIKE '^o-'\")\n"
+        "df.select(F.expr('row_number() over (partition by order_id order by amount desc nulls last)').alias('r'))\n"
+        "df.selectExpr('cast(amount as decimal(10,2)) as amount', \"CASE WHEN amount IS NULL THEN 0 ELSE 1 END AS k\")\n"
+        "df.where(\"amount BETWEEN 1 AND 10 AND order_id IN ('a', 'b')\").where(\"`order_id` <> 'today is late'\")\n"
+        "df.select(F.expr('transform(array(amount), x -> x * 2)'), F.expr(\"_ingested_at >= date'2024-01-01'\"))\n"
+        "df.groupBy('order_id').agg({'amount': 'sum'})\n"
+        "log = 'Now deduplicating'\n"
+    )
+    assert problems(code) == [], problems(code)
