@@ -2,8 +2,8 @@
 
 Imported by a mutant's own source (`scaffolder.mutation`), inside the worker, after the real
 code has built its result; every change is a DataFrame operation the server resolves, so the
-rows are whatever the real code computes on the test's inputs, a test sees them only when it
-collects, and building the mutant costs no round trip.
+rows are whatever the real code computes on the test's inputs, and a test sees them only when it
+collects. A changed column costs one schema request (to keep its metadata); the others none.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def null_column(df: Any, name: str, kind: str) -> Any:
     """`name` all null, cast to its declared type (a column of another type fails the contract anyway)."""
     from pyspark.sql import functions as F
 
-    return df.withColumn(name, F.lit(None).cast(kind))
+    return _same_metadata(df, df.withColumn(name, F.lit(None).cast(kind)), name)
 
 
 def value_changed(df: Any, name: str, kind: str) -> Any:
@@ -52,4 +52,15 @@ def value_changed(df: Any, name: str, kind: str) -> Any:
         changed = (column + F.expr("INTERVAL 1 SECOND")).cast(kind)
     else:
         changed = column
-    return df.withColumn(name, changed)
+    return _same_metadata(df, df.withColumn(name, changed), name)
+
+
+def _same_metadata(real: Any, mutant: Any, name: str) -> Any:
+    """The mutant's column keeps the metadata the real column carries: `withColumn` drops it, and a
+    test that asserts the schema's tags (`schema.json()`, a schema compared whole) would tell the
+    mutant from the real output without ever checking a value. One schema request to the server."""
+    try:
+        metadata = real.schema[name].metadata
+    except KeyError:  # the real output lacks the column: its own runs fail the contract
+        return mutant
+    return mutant.withMetadata(name, metadata) if metadata else mutant
