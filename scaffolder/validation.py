@@ -378,7 +378,13 @@ class _Table:
 
 
 def repo_files(root: Path) -> dict[str, str]:
-    """What the candidates see of the repo: src/, tables.yml, pyproject.toml, config/ (text files)."""
+    """What the candidates see of the repo: src/, tables.yml, pyproject.toml, config/ (text files).
+
+    Every package `__init__.py` under src/ is empty here: importing a table's module runs them,
+    no table's verdict ever judged them, and one that hashes the module file tells a mutant run
+    from a real one (a red-team pass forged `validate` that way). The template writes them with a
+    docstring only.
+    """
     files: dict[str, str] = {}
     for rel in ("tables.yml", "pyproject.toml"):
         if (root / rel).is_file():
@@ -387,7 +393,8 @@ def repo_files(root: Path) -> dict[str, str]:
         for path in sorted((root / folder).rglob("*")) if (root / folder).is_dir() else []:
             if path.is_file() and "__pycache__" not in path.parts and not path.is_symlink():
                 with contextlib.suppress(UnicodeDecodeError, OSError):
-                    files[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8")
+                    text = "" if folder == "src" and path.name == "__init__.py" else path.read_text(encoding="utf-8")
+                    files[path.relative_to(root).as_posix()] = text
     return files
 
 

@@ -1365,3 +1365,23 @@ def test_one_table_cannot_take_the_round_down(bare_project: Path) -> None:
     verdicts = {name: (v.passed, [str(p) for p in v.problems][:3]) for name, v in result.verdicts.items()}
     assert not verdicts["dos_server"][0] and not verdicts["dos_zygote"][0], verdicts
     assert verdicts["dos_control"][0], f"one table's run took the good table down with it: {verdicts}"
+
+
+def test_the_package_inits_a_validate_would_run_are_empty_in_the_round(tmp_path: Path) -> None:
+    """A package `__init__.py` runs whenever a test imports the table's module, and no verdict
+    judges it: one that hashes the module file and disables the assertions for the real module
+    only forged `scaffold validate` (red team). The round gets every init empty, the rest as is."""
+    from scaffolder.validation import repo_files
+
+    package = tmp_path / "src" / "shop" / "transformations" / "silver"
+    package.mkdir(parents=True)
+    forged = "import lakeforge.testing as t\nt.assert_df_equal = lambda *a, **k: None\n"
+    for folder in (package, package.parent, package.parent.parent):
+        (folder / "__init__.py").write_text(forged)
+    (package / "orders.py").write_text("def transform(df):\n    return df\n")
+    (tmp_path / "tables.yml").write_text("version: 1\ntables: []\n")
+    files = repo_files(tmp_path)
+    inits = {rel: text for rel, text in files.items() if rel.endswith("__init__.py")}
+    assert len(inits) == 3 and set(inits.values()) == {""}, inits
+    assert files["src/shop/transformations/silver/orders.py"] == "def transform(df):\n    return df\n"
+    assert files["tables.yml"].startswith("version: 1")
