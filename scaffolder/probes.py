@@ -136,6 +136,44 @@ def generated_rows(source: Input, count: int, seed: int, key_prefix: str = "") -
     return rows
 
 
+def random_rows(source: Input, count: int, seed: int) -> list[list[Any]]:
+    """`count` rows of values drawn for this round only: letters, numbers, dates of each column's
+    kind (none of them an edge value a module could look for), keys unique, nothing null."""
+    rng = random.Random(seed)
+    return [
+        [_random_value(kind, rng, i if name in source.keys else None) for name, kind in source.columns]
+        for i in range(count)
+    ]
+
+
+def _random_value(kind: str, rng: random.Random, unique: int | None) -> Any:
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    if kind == "string":
+        word = "".join(rng.choice(letters) for _ in range(rng.randint(4, 10)))
+        return f"{word}{unique}" if unique is not None else word
+    if kind in ("int", "bigint", "smallint", "tinyint"):
+        bound = 100 if kind == "tinyint" else 30_000
+        return (unique + 1) * rng.randint(2, 90) if unique is not None else rng.randint(-bound, bound)
+    if match := _DECIMAL.fullmatch(kind):
+        precision, scale = int(match.group(1)), int(match.group(2))
+        digits = max(precision - scale - 1, 1)
+        whole = unique + 1 if unique is not None else rng.randint(0, 10**digits - 1)
+        fraction = rng.randint(0, 10**scale - 1) if scale else 0
+        return f"{whole}.{fraction:0{scale}d}" if scale else str(whole)
+    if kind in ("double", "float"):
+        return f"{rng.randint(-99_999, 99_999) / 100}"
+    if kind == "boolean":
+        return rng.random() < 0.5
+    day = f"{rng.randint(1990, 2030)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    if kind == "date":
+        return day
+    if kind in ("timestamp", "timestamp_ntz"):
+        return f"{day}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+    if kind.startswith("array<"):
+        return [_random_value(kind[6:-1], rng, None) for _ in range(rng.randint(1, 3))]
+    return edge_values(kind)[-1]
+
+
 def _key_value(kind: str, n: int, prefix: str) -> Any:
     """Key values: small ones for the contract probe; with a prefix, ones no test row can hold
     (the prefix carries a random token, the numbers a random offset below zero)."""
@@ -185,6 +223,17 @@ def plan(
             {s.parameter: frame(s, generated_rows(s, 24, seed + n)) for n, s in enumerate(sources)},
         )
     ]
+    if spec.layer == "bronze":
+        # Rows that hold none of the fixed edge values above: bronze code that recognises a probe
+        # by them (a red-team module kept its wrong values unless the batch held "Ünïcode ✓ 😀")
+        # meets landed rows it cannot tell from a file's. Judged as the contract call is.
+        planned.append(
+            Planned(
+                "landed",
+                "contract",
+                {s.parameter: frame(s, random_rows(s, 12, seed + 50 + n)) for n, s in enumerate(sources)},
+            )
+        )
     recorded = [c for c in test_calls if c.inputs and c.output is not None and c.output.total > 0][:3]
     for number, call in enumerate(recorded):
         given = _by_parameter(call, parameters)

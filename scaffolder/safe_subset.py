@@ -104,7 +104,7 @@ DENIED_ATTRIBUTES = {
     "registerTempTable", "cache", "persist", "unpersist", "checkpoint", "localCheckpoint", "storageLevel",
     "is_cached", "rdd", "foreach", "foreachPartition", "mapInPandas", "mapInArrow", "applyInPandas",
     "applyInPandasWithState", "applyInArrow", "transformWithStateInPandas", "transformWithState", "cogroup",
-    "pandas_api", "to_pandas_on_spark", "inputFiles", "sparkContext", "conf", "udf", "udtf", "pandas_udf",
+    "pandas_api", "to_pandas_on_spark", "inputFiles", "sparkContext", "conf", "udf", "udtf", "pandas_udf", "arrow_udf",
     "dataSource", "streams", "addArtifact", "addArtifacts", "copyFromLocalToFs", "newSession", "stop",
     "interruptAll", "interruptTag", "interruptOperation", "builder", "getActiveSession", "active", "client",
     "registerFunction", "registerJavaFunction", "reflect", "java_method", "try_reflect", "call_udf",

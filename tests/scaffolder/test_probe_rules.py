@@ -72,3 +72,25 @@ def test_no_regression_test_pins_two_landed_rows_with_one_key() -> None:
     once = probes.Finding("bronze keeps every landed row", "contract", {"raw": [[3, "1.00"], [4, "2.00"]]})
     once.columns = {"raw": LANDED}
     assert probes.regression_test(spec, once, ["raw"], 0) is not None
+
+
+def test_bronze_also_gets_landed_rows_that_hold_no_fixed_edge_value() -> None:
+    """A module that behaves only when the batch holds a probe's edge value ("Ünïcode ✓ 😀") or
+    a test's row meets rows drawn for the round; judged like the contract call, so values it
+    changes are a finding."""
+    spec = payments()
+    tables = parse_tables({"version": 1, "tables": [bronze_table("payments", PAYMENT_COLUMNS)]})
+    _, planned = probes.plan(spec, tables, ["raw"], [], seed=20261130)
+    (landed,) = [p for p in planned if p.label == "landed"]
+    assert landed.kind == "contract"
+    sources = probes.inputs_of(spec, tables, ["raw"])
+    fixed = {repr(v) for name, kind in sources[0].columns for v in probes.edge_values(kind)}
+    rows = landed.inputs["raw"].rows
+    assert rows and all(v is not None and repr(v) not in fixed for row in rows for v in row), rows
+    _, again = probes.plan(spec, tables, ["raw"], [], seed=20261201)
+    assert next(p for p in again if p.label == "landed").inputs["raw"].rows != rows  # drawn per round
+    assert [name for name, _ in sources[0].columns] == ["id", "amount"]
+    kept = frame(OUT, [[*row, "2026-11-30T00:00:00", None] for row in rows])
+    assert probes.judge(spec, [landed], [Call(test="landed", index=0, output=kept)]) == []
+    (finding,) = probes.judge(spec, [landed], [Call(test="landed", index=0, output=times_100(rows))])
+    assert "landed values" in finding.rule, finding.rule
