@@ -72,12 +72,21 @@ def scaffold_loopback(project: Path, base_url: str, *args: str, **settings: str)
     return scaffold(project, *args, "--provider", "openai", env=env)
 
 
+# Ctrl-C as in a terminal: a test run started as a background job (`cmd &`) ignores SIGINT, its
+# children inherit that, and Python then never raises KeyboardInterrupt. Exec keeps SIG_DFL.
+AS_A_TERMINAL = (
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+)
+
+
 def scaffold_started(project: Path, base_url: str, *args: str, **settings: str) -> subprocess.Popen[str]:
     """`scaffold <args> --provider openai` against the loopback server, started in the background
     (the test acts while it runs: edits a file, presses Ctrl-C); output and errors in one stream."""
     env = {**os.environ, "COLUMNS": "400", "OPENAI_API_KEY": "sk-loopback", "OPENAI_BASE_URL": base_url, **settings}
     return subprocess.Popen(
-        [sys.executable, "-m", "scaffolder", *args, "--provider", "openai", "--project", str(project)],
+        [*AS_A_TERMINAL, sys.executable, "-m", "scaffolder", *args, "--provider", "openai", "--project", str(project)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
